@@ -1,0 +1,12 @@
+"""Optimisation presets: each expands in place to a pipeline string.
+
+-O0  trace, verify and lower only: no passes.
+-O1  exact cleanups, run to a fixed point.
+Later levels are added here as their passes land.
+"""
+from __future__ import annotations
+
+PRESETS: dict[str, str] = {
+    "-O0": "",
+    "-O1": "fixpoint(remove-identity,dce)",
+}

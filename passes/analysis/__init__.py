@@ -1,0 +1,1 @@
+"""Analysis passes: read the IR, return typed results, never mutate."""

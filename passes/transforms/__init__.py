@@ -1,0 +1,1 @@
+"""Transform passes: rewrite the IR under a stated numerical contract."""

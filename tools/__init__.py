@@ -1,0 +1,1 @@
+"""The ``lepton`` command line, the Python ``compile`` API, the demo and graph debug tools."""

@@ -1,0 +1,249 @@
+"""The ``lepton`` command line: compile, opt, inspect, passes, train-demo.
+
+Built on click (subcommands, typed options and usage errors for free). A LeptonError prints its
+message and exits 1 without a traceback (set LEPTON_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from lepton_ir.errors import LeptonError
+from lepton_ir.instrumentation import Instrumentation
+from lepton_ir.pass_manager import PassManager
+from lepton_ir.presets import PRESETS
+from lepton_ir.report import format_pass_table, format_summary
+
+from .model_source import load_plugin, load_source
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Report LeptonErrors as one clean message and exit status 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LeptonError as e:
+            if os.environ.get("LEPTON_DEBUG"):
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _load_plugins(plugins: tuple[str, ...]) -> None:
+    for plugin in plugins:
+        load_plugin(plugin)
+
+
+def _pipeline_text(opt_level: str | None, pipeline: str | None, default: str) -> str:
+    if opt_level is not None and pipeline is not None:
+        raise click.UsageError("give either -O<level> or --pipeline, not both (a pipeline may start with -O1,...)")
+    if opt_level is not None:
+        return f"-O{opt_level}"
+    return pipeline if pipeline is not None else default
+
+
+_model_arg = click.argument("model", required=False, default="demo")
+_input_shape = click.option("--input-shape", "input_shapes", multiple=True, metavar="1,3,224,224",
+                            help="Shape of a random float input (repeat for several inputs).")
+_plugin = click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|module",
+                       help="Import this first so that the passes it registers can be used.")
+_opt = click.option("-O", "opt_level", type=click.Choice(sorted(p[2:] for p in PRESETS)), default=None,
+                    help="Preset pipeline: -O0 (no passes), -O1 (exact cleanups).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lepton")
+def cli() -> None:
+    """Lepton compiles PyTorch models into smaller, faster, verified ONNX and TorchScript artifacts.
+
+    MODEL is demo, path/to/file.py:factory, package.module:factory, a .pt2 file from
+    torch.export.save, or a .lepton file saved from the IR.
+    """
+
+
+@cli.command("compile")
+@_model_arg
+@_opt
+@click.option("--pipeline", default=None, help="Pass pipeline, e.g. 'fold-batchnorm,dce' (default -O1).")
+@click.option("--target", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("-o", "--output", default=None, help="Artifact path (default lepton-out/<model>.onnx|.pt).")
+@_input_shape
+@click.option("--calib", default=None, metavar="SPEC", help="Calibration data: random:N, demo, or data.npz.")
+@click.option("--report", "report_path", default=None, metavar="FILE.json", help="Write the JSON report here.")
+@click.option("--time-passes", is_flag=True, help="Print the per-pass timing table to stderr.")
+@click.option("--print-ir-before-all", is_flag=True)
+@click.option("--print-ir-after-all", is_flag=True)
+@click.option("--print-ir-before", multiple=True, metavar="PASS")
+@click.option("--print-ir-after", multiple=True, metavar="PASS")
+@click.option("--print-changed-only", is_flag=True, help="With --print-ir-after*, only when the pass changed the IR.")
+@click.option("--no-verify", is_flag=True, help="Skip per-pass numeric checks and artifact verification.")
+@click.option("--dynamic-batch", is_flag=True, help="Export the first dimension of every input as dynamic.")
+@click.option("--reproducer-dir", default=None, help="Where a failing pass leaves its reproducer.")
+@_plugin
+@_guard
+def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target: str, output: str | None,
+                input_shapes: tuple[str, ...], calib: str | None, report_path: str | None, time_passes: bool,
+                print_ir_before_all: bool, print_ir_after_all: bool, print_ir_before: tuple[str, ...],
+                print_ir_after: tuple[str, ...], print_changed_only: bool, no_verify: bool,
+                dynamic_batch: bool, reproducer_dir: str | None, plugins: tuple[str, ...]) -> None:
+    """Compile MODEL (default: the built-in demo) and write a verified artifact."""
+    from .api import EXTENSIONS
+    from .calibration import load_calibration
+    from ..backends import get_backend
+
+    _load_plugins(plugins)
+    text = _pipeline_text(opt_level, pipeline, "-O1")
+    manager = PassManager(
+        text, verify_each=not no_verify, check_numerics=not no_verify, reproducer_dir=reproducer_dir,
+        instrumentation=Instrumentation(
+            print_before_all=print_ir_before_all, print_after_all=print_ir_after_all,
+            print_before=frozenset(print_ir_before), print_after=frozenset(print_ir_after),
+            changed_only=print_changed_only, time_passes=time_passes),
+    )
+    source = load_source(model, input_shapes)
+    ir = source.to_ir(dynamic_batch=dynamic_batch)
+    if calib:
+        manager.context.calibration = load_calibration(calib, ir)
+    click.echo(f"compiling {ir.name} with pipeline '{manager.pipeline or '(none)'}' for {target}")
+    result = manager.run(ir)
+    report = result.report
+    click.echo(format_pass_table(report) if report.passes else "no passes run")
+    click.echo(format_summary(report))
+    path = output or os.path.join("lepton-out", f"{ir.name}{EXTENSIONS[target]}")
+    artifact = get_backend(target).lower(result.module, path, verify=not no_verify)
+    report.target, report.output, report.verification = target, path, artifact.verification
+    report.extra["artifact"] = artifact.details
+    if artifact.details.get("simplify", "ok") not in ("ok", "not requested"):
+        click.echo(f"warning: onnx-simplifier {artifact.details['simplify']}", err=True)
+    v = artifact.verification
+    if v is not None:
+        click.echo(f"verified in {v.backend}: max abs error {v.max_abs_error:.2e} vs the IR "
+                   f"(tolerance {v.tolerance:g} relative), {v.reference_max_abs_error:.2e} vs the original model")
+    else:
+        click.echo("verification skipped (--no-verify)")
+    if source.is_demo:
+        original, compiled = _demo_accuracy(target, path)
+        report.extra["demo_accuracy"] = {"original": original, "compiled": compiled}
+        click.echo(f"digits test-split accuracy: original {original:.2f}%, compiled ({target}) {compiled:.2f}%")
+    size = os.path.getsize(path)
+    click.echo(f"wrote {path} ({size / 1024:.1f} KiB)")
+    if report_path:
+        with open(report_path, "w") as fh:
+            fh.write(report.to_json())
+        click.echo(f"report: {report_path}")
+
+
+def _demo_accuracy(target: str, path: str) -> tuple[float, float]:
+    """Accuracy of the shipped demo model and of the artifact at ``path``, on the test split."""
+    import torch
+
+    from . import demo
+
+    data = demo.load_data()
+    original = demo.accuracy(demo.load_model(), data.x_test, data.y_test)
+    if target == "onnx":
+        from ..backends.onnx import session
+
+        sess = session(path)
+        name = sess.get_inputs()[0].name
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(sess.run(None, {name: x.numpy()})[0])
+    else:
+        loaded = torch.jit.load(path)
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            out = loaded(x)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+    return original, demo.accuracy(predict, data.x_test, data.y_test)
+
+
+@cli.command("opt")
+@click.argument("model")
+@_opt
+@click.option("--pipeline", default=None, help="Pass pipeline to run (default -O1).")
+@_input_shape
+@click.option("-o", "--output", default=None, metavar="FILE.lepton", help="Save the resulting IR.")
+@click.option("--time-passes", is_flag=True)
+@click.option("--print-ir-after-all", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the final IR.")
+@click.option("--no-verify", is_flag=True)
+@click.option("--reproducer-dir", default=None)
+@_plugin
+@_guard
+def opt_cmd(model: str, opt_level: str | None, pipeline: str | None, input_shapes: tuple[str, ...],
+            output: str | None, time_passes: bool, print_ir_after_all: bool, quiet: bool, no_verify: bool,
+            reproducer_dir: str | None, plugins: tuple[str, ...]) -> None:
+    """Run passes on MODEL and print the resulting IR."""
+    _load_plugins(plugins)
+    manager = PassManager(
+        _pipeline_text(opt_level, pipeline, "-O1"), verify_each=not no_verify, check_numerics=not no_verify,
+        reproducer_dir=reproducer_dir,
+        instrumentation=Instrumentation(time_passes=time_passes, print_after_all=print_ir_after_all),
+    )
+    result = manager.run(load_source(model, input_shapes).to_ir())
+    if not quiet:
+        click.echo(str(result.module))
+    if output:
+        result.module.save(output)
+        click.echo(f"saved IR to {output}", err=True)
+
+
+@cli.command("inspect")
+@click.argument("model", required=False, default="demo")
+@_input_shape
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_guard
+def inspect_cmd(model: str, input_shapes: tuple[str, ...], as_json: bool) -> None:
+    """A table of MODEL's nodes with shapes, params and MACs, and the totals."""
+    from .inspect_table import inspect_rows, format_inspect
+
+    ir = load_source(model, input_shapes).to_ir()
+    rows, totals = inspect_rows(ir)
+    if as_json:
+        click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2))
+    else:
+        click.echo(format_inspect(ir.name, rows, totals))
+
+
+@cli.command("passes")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--plugin", "plugins", multiple=True)
+@_guard
+def passes_cmd(as_json: bool, plugins: tuple[str, ...]) -> None:
+    """List every registered pass with its kind, contract, summary and options."""
+    from .pass_listing import describe_passes, format_passes
+
+    _load_plugins(plugins)
+    described = describe_passes()
+    click.echo(json.dumps(described, indent=2) if as_json else format_passes(described))
+
+
+@cli.command("train-demo")
+@click.option("--epochs", default=30, show_default=True)
+@click.option("-o", "--output", default=None, help="Where to write the weights (default: the packaged file).")
+@_guard
+def train_demo_cmd(epochs: int, output: str | None) -> None:
+    """Retrain the demo model reproducibly (fixed seed, one thread) and write its weights."""
+    from . import demo
+
+    _, acc = demo.train(epochs=epochs, output=output or demo.WEIGHTS)
+    click.echo(f"trained DigitsCNN for {epochs} epochs: test accuracy {acc:.2f}%; wrote {output or demo.WEIGHTS}")
+
+
+def main() -> None:
+    cli(prog_name="lepton")
+
+
+if __name__ == "__main__":
+    main()
