@@ -8,5 +8,5 @@ from __future__ import annotations
 
 PRESETS: dict[str, str] = {
     "-O0": "",
-    "-O1": "fixpoint(remove-identity,dce)",
+    "-O1": "fixpoint(remove-identity,fold-constants,fold-batchnorm,fold-affine,simplify,merge-linear,cse,dce)",
 }

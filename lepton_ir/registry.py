@@ -23,6 +23,12 @@ _BUILTIN: dict[str, str] = {
     "cost": "lepton_ir.passes.analysis.cost:CostAnalysis",
     "dce": "lepton_ir.passes.transforms.dce:DeadCodeElimination",
     "remove-identity": "lepton_ir.passes.transforms.remove_identity:RemoveIdentity",
+    "fold-batchnorm": "lepton_ir.passes.transforms.fold_batchnorm:FoldBatchNorm",
+    "fold-affine": "lepton_ir.passes.transforms.fold_affine:FoldAffine",
+    "fold-constants": "lepton_ir.passes.transforms.fold_constants:FoldConstants",
+    "merge-linear": "lepton_ir.passes.transforms.merge_linear:MergeLinear",
+    "cse": "lepton_ir.passes.transforms.cse:CommonSubexpressionElimination",
+    "simplify": "lepton_ir.passes.transforms.simplify:Simplify",
 }
 
 _registry: dict[str, "str | type[Pass]"] = dict(_BUILTIN)

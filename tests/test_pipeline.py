@@ -58,7 +58,8 @@ def test_presets_expand_in_place():
     assert str(parse_pipeline("-O0")) == ""
     p = parse_pipeline("-O1,test-knobs")
     assert isinstance(p.items[0], FixedPointGroup)
-    assert [s.name for s in p.items[0].steps] == ["remove-identity", "dce"]
+    assert [s.name for s in p.items[0].steps] == [
+        "remove-identity", "fold-constants", "fold-batchnorm", "fold-affine", "simplify", "merge-linear", "cse", "dce"]
     assert p.items[1].name == "test-knobs"
 
 

@@ -95,3 +95,36 @@ def bert_small(seed: int = 0, batch: int = 2, tokens: int = 16) -> tuple[nn.Modu
     mask = torch.ones(batch, tokens, dtype=torch.long)
     mask[-1, tokens // 2:] = 0
     return model, (ids,), {"attention_mask": mask}
+
+
+def hf_resnet(seed: int = 0, resolution: int = 64) -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """Hugging Face ResNetForImageClassification from a small config."""
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(seed)
+    config = ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_labels=10)
+    model = randomize_batchnorm(ResNetForImageClassification(config), seed).eval()
+    return model, (torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(seed)),)
+
+
+def hf_mobilenet_v2(seed: int = 0, resolution: int = 64) -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """Hugging Face MobileNetV2Model (depthwise convs, ReLU6, TF-style padding) from a small config."""
+    from transformers import MobileNetV2Config, MobileNetV2Model
+
+    torch.manual_seed(seed)
+    model = randomize_batchnorm(MobileNetV2Model(MobileNetV2Config(depth_multiplier=0.35, image_size=resolution)), seed)
+    return model.eval(), (torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(seed)),)
+
+
+def hf_convnext(seed: int = 0, resolution: int = 64) -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """Hugging Face ConvNextModel (LayerNorm, LayerScale) from a small config, LayerScale randomised."""
+    from transformers import ConvNextConfig, ConvNextModel
+
+    torch.manual_seed(seed)
+    model = ConvNextModel(ConvNextConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 2, 1], layer_scale_init_value=1.0))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_scale" in name:
+                p.copy_(torch.rand(p.shape, generator=generator) + 0.25)
+    return model.eval(), (torch.randn(2, 3, resolution, resolution, generator=generator),)

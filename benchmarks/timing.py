@@ -1,0 +1,22 @@
+"""Side-by-side latency measurement: configurations interleaved in rounds so they share the noise."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def interleaved_medians(runners: dict[str, Callable[[], object]], rounds: int = 15, per_round: int = 5,
+                        warmup: int = 5) -> dict[str, float]:
+    """Median seconds per call of each runner; every round runs each configuration ``per_round`` times."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
