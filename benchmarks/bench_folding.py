@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import lepton_ir  # noqa: E402
-from lepton_ir.backends.onnx import session  # noqa: E402
-from lepton_ir.tools.zoo import resnet18  # noqa: E402
-from timing import interleaved_medians  # noqa: E402
+import lepton_ir
+from lepton_ir.backends.onnx import session
+from lepton_ir.tools.latency import interleaved_medians
+from lepton_ir.tools.zoo import resnet18
 
 
 def main() -> None:

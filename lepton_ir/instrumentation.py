@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
     from .module import Module
+
+
+class PassObserver(Protocol):
+    """Called around every transform (debug tools use this to snapshot and diff the IR)."""
+
+    def before(self, pass_spec: str, module: "Module") -> None: ...
+
+    def after(self, pass_spec: str, module: "Module", changed: bool) -> None: ...
 
 
 @dataclass
@@ -25,15 +33,20 @@ class Instrumentation:
     changed_only: bool = False
     time_passes: bool = False
     stream: TextIO | None = None
+    observers: list[PassObserver] = field(default_factory=list)
 
     def _out(self) -> TextIO:
         return self.stream or sys.stderr
 
     def before(self, pass_spec: str, pass_name: str, module: "Module") -> None:
+        for observer in self.observers:
+            observer.before(pass_spec, module)
         if self.print_before_all or pass_name in self.print_before:
             self._print(f"IR before {pass_spec}", module)
 
     def after(self, pass_spec: str, pass_name: str, module: "Module", changed: bool) -> None:
+        for observer in self.observers:
+            observer.after(pass_spec, module, changed)
         if not (self.print_after_all or pass_name in self.print_after):
             return
         if self.changed_only and not changed:

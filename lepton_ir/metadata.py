@@ -7,7 +7,10 @@ Keys from torch.export (kept on every node Lepton produces):
 
 Lepton's own keys carry the ``lepton.`` prefix. Each is written by exactly one pass, named here.
 JSON-serialisable values under these keys survive ``Module.save``/``load``; others are recomputed.
-(None yet: the foundation's analyses return typed results instead of writing metadata.)
+Reserved for the passes that write them (the debug tools already display them when present):
+  ``lepton.quant``        dict: dtype, scale range, observer (written by the quantize pass)
+  ``lepton.prune_group``  int: channel-group id (written by the channel-groups analysis)
+  ``lepton.sensitivity``  float: output divergence when this layer is compressed (sensitivity analysis)
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ VAL = "val"
 MODULE_STACK = "nn_module_stack"
 STACK_TRACE = "stack_trace"
 LEPTON_PREFIX = "lepton."
+QUANT = "lepton.quant"
+PRUNE_GROUP = "lepton.prune_group"
+SENSITIVITY = "lepton.sensitivity"
 
 #: Keys a rewrite copies from the node it replaces onto the nodes it creates.
 PROVENANCE_KEYS = (MODULE_STACK, STACK_TRACE)

@@ -35,6 +35,8 @@ class PassManager:
     ``verify_each``: run the IR verifier after every transform that changed the IR.
     ``check_numerics``: run the IR on its example inputs after every change; exact passes must
     keep outputs within their contract, and each row records the error against the original.
+    ``enforce_contracts``: with False, errors are still measured and reported per pass but a pass that
+    breaks its contract does not stop the run (``lepton replay --bisect`` uses this).
     ``reproducers``: on failure, write the IR before the failing pass to ``reproducer_dir``
     (default: ``$LEPTON_REPRODUCER_DIR``, else the system temporary directory).
     """
@@ -50,10 +52,12 @@ class PassManager:
         reproducer_dir: Optional[str] = None,
         calibration: Optional[Iterable[tuple[torch.Tensor, ...]]] = None,
         seed: int = 0,
+        enforce_contracts: bool = True,
     ):
         self.pipeline = parse_pipeline(pipeline)
         self.verify_each = verify_each
         self.check_numerics = check_numerics
+        self.enforce_contracts = enforce_contracts
         self.instrumentation = instrumentation or Instrumentation()
         self.reproducers = reproducers
         self.reproducer_dir = reproducer_dir or os.environ.get("LEPTON_REPRODUCER_DIR") or None
@@ -63,6 +67,7 @@ class PassManager:
         torch.manual_seed(self.context.seed)
         work = module.clone()
         state = _RunState(work, AnalysisManager(work), self)
+        state.original = module
         before = state.stats()
         state.outputs = work.run_examples() if self.check_numerics else None
         state.error = compare_outputs(state.outputs, work.reference_outputs).max_abs_error if state.outputs else None
@@ -91,6 +96,7 @@ class _RunState:
         self.warnings: list[str] = []
         self.outputs: Optional[tuple[torch.Tensor, ...]] = None
         self.error: Optional[float] = None
+        self.original: Optional[Module] = None
 
     def stats(self) -> GraphStats:
         cost = self.analyses.get("cost")
@@ -182,7 +188,8 @@ class _RunState:
         outputs = self.module.run_examples()
         step = compare_outputs(outputs, self.outputs)
         contract = instance.contract
-        if contract.rtol is not None and not step.within(contract.rtol) and not instance.changes_outputs:
+        if (self.manager.enforce_contracts and contract.rtol is not None and not step.within(contract.rtol)
+                and not instance.changes_outputs):
             kind = "exact" if contract.exact else "approximate"
             detail = step.mismatch or f"max relative error {step.max_rel_error:.3e} (max abs {step.max_abs_error:.3e})"
             err = VerificationError(
@@ -226,6 +233,7 @@ class _RunState:
                 directory, command = write_reproducer(
                     snapshot, instance, str(self.manager.pipeline), self.ran,
                     f"{reason}\nnode: {node_text}\nsource: {source}", self.manager.reproducer_dir,
+                    original=self.original,
                 )
             except Exception as e:  # noqa: BLE001 - a failed reproducer must not hide the real error
                 reason += f"\n  (could not write a reproducer: {e})"

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .pass_base import Pass
 
 INPUT_FILE = "input.lepton"
+ORIGINAL_FILE = "original.lepton"
 
 
 def plugin_file(pass_obj: "Pass") -> str | None:
@@ -25,11 +26,9 @@ def plugin_file(pass_obj: "Pass") -> str | None:
         return None
 
 
-def replay_command(directory: str, spec: str, plugin: str | None) -> str:
-    parts = ["lepton", "opt", os.path.join(directory, INPUT_FILE), "--pipeline", spec]
-    if plugin:
-        parts += ["--plugin", plugin]
-    return " ".join(shlex.quote(p) for p in parts)
+def replay_command(directory: str) -> str:
+    """``lepton replay DIR``: it reads the pass, the IR and any plugin file from the directory."""
+    return " ".join(shlex.quote(p) for p in ["lepton", "replay", directory])
 
 
 def write_reproducer(
@@ -39,14 +38,21 @@ def write_reproducer(
     passes_before: Sequence[str],
     error_text: str,
     base_dir: str | None = None,
+    original: "Module | None" = None,
 ) -> tuple[str, str]:
-    """Write the reproducer and return (directory, replay command)."""
+    """Write the reproducer and return (directory, replay command).
+
+    ``input.lepton`` is the IR right before the failing pass; ``original.lepton`` the IR the whole
+    pipeline started from (for ``lepton replay --bisect``).
+    """
     if base_dir:
         os.makedirs(base_dir, exist_ok=True)
     directory = tempfile.mkdtemp(prefix=f"lepton-crash-{failing.name}-", dir=base_dir)
     module_before.save(os.path.join(directory, INPUT_FILE))
+    if original is not None:
+        original.save(os.path.join(directory, ORIGINAL_FILE))
     plugin = plugin_file(failing)
-    command = replay_command(directory, failing.spec, plugin)
+    command = replay_command(directory)
     files = {
         "pipeline.txt": failing.spec + "\n",
         "full_pipeline.txt": pipeline_text + "\n",

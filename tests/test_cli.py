@@ -111,7 +111,7 @@ def test_failing_pass_prints_replay_command(tmp_path):
     assert "node: %batch_norm = call_function aten.batch_norm in module 'stem.1'" in r.stderr
     assert "demo.py" in r.stderr  # the source line of the failing node
     command = re.search(r"replay with: (.*)", r.stderr)[1]
-    assert command.startswith("lepton opt ") and str(tmp_path) in command
+    assert command.startswith("lepton replay ") and str(tmp_path) in command
     replay = lepton(*command.split()[1:], cwd=str(tmp_path))
     assert replay.returncode == 1 and "cannot handle batch_norm" in replay.stderr
 

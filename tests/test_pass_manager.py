@@ -105,7 +105,8 @@ def test_failing_pass_names_pass_node_source_and_leaves_a_replayable_reproducer(
     assert "passes run before it: dce" in text
     assert e.reproducer and os.path.isdir(e.reproducer) and e.reproducer.startswith(str(tmp_path))
     assert open(os.path.join(e.reproducer, "pipeline.txt")).read().strip() == "test-explode"
-    assert f"--plugin {PLUGIN}" in e.replay_command
+    assert e.replay_command == f"lepton replay {e.reproducer}"
+    assert open(os.path.join(e.reproducer, "plugins.txt")).read().strip() == PLUGIN
     assert str(ir) == original
     saved = lepton_ir.Module.load(os.path.join(e.reproducer, "input.lepton"))
     assert "num_batches_tracked" not in str(saved)  # the IR after dce, before the failing pass

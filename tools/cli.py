@@ -79,6 +79,8 @@ def cli() -> None:
 @_input_shape
 @click.option("--calib", default=None, metavar="SPEC", help="Calibration data: random:N, demo, or data.npz.")
 @click.option("--report", "report_path", default=None, metavar="FILE.json", help="Write the JSON report here.")
+@click.option("--report-html", "report_html", default=None, metavar="FILE.html",
+              help="Write a one-page HTML report (passes, graphs, kernels, latency).")
 @click.option("--time-passes", is_flag=True, help="Print the per-pass timing table to stderr.")
 @click.option("--print-ir-before-all", is_flag=True)
 @click.option("--print-ir-after-all", is_flag=True)
@@ -91,7 +93,8 @@ def cli() -> None:
 @_plugin
 @_guard
 def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target: str, output: str | None,
-                input_shapes: tuple[str, ...], calib: str | None, report_path: str | None, time_passes: bool,
+                input_shapes: tuple[str, ...], calib: str | None, report_path: str | None, report_html: str | None,
+                time_passes: bool,
                 print_ir_before_all: bool, print_ir_after_all: bool, print_ir_before: tuple[str, ...],
                 print_ir_after: tuple[str, ...], print_changed_only: bool, no_verify: bool,
                 dynamic_batch: bool, reproducer_dir: str | None, plugins: tuple[str, ...]) -> None:
@@ -136,10 +139,50 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
         click.echo(f"digits test-split accuracy: original {original:.2f}%, compiled ({target}) {compiled:.2f}%")
     size = os.path.getsize(path)
     click.echo(f"wrote {path} ({size / 1024:.1f} KiB)")
+    if report_html:
+        _write_html_report(report_html, report, ir, result.module, source, target, path)
+        click.echo(f"HTML report: {report_html}")
     if report_path:
         with open(report_path, "w") as fh:
             fh.write(report.to_json())
         click.echo(f"report: {report_path}")
+
+
+def _write_html_report(out: str, report, before, after, source, target: str, path: str) -> None:  # noqa: ANN001
+    """Measure kernels and latency of the artifact, then write the HTML report."""
+    import torch
+
+    from .latency import interleaved_medians
+    from .report_html import render_report
+
+    inputs = before.example_inputs
+    original = source.model.eval() if source.model is not None else before.graph_module
+    if target == "onnx":
+        from ..backends.onnx import run_session, session
+        from ..backends.onnx_kernels import kernel_counts
+
+        kernels = kernel_counts(path)
+        sess = session(path)
+
+        def artifact() -> object:
+            return run_session(sess, before)
+    else:
+        kernels = None
+        loaded = torch.jit.load(path)
+
+        def artifact() -> object:
+            with torch.no_grad():
+                return loaded(*inputs)
+
+    def run_original() -> object:
+        with torch.no_grad():
+            return original(*inputs)
+
+    latency = interleaved_medians({"original": run_original, f"artifact ({target})": artifact}, rounds=5, per_round=3)
+    report.extra["kernels"] = kernels
+    report.extra["latency_seconds"] = latency
+    with open(out, "w") as fh:
+        fh.write(render_report(report, before, after, kernels=kernels, latency=latency))
 
 
 def _demo_accuracy(target: str, path: str) -> tuple[float, float]:
@@ -202,18 +245,137 @@ def opt_cmd(model: str, opt_level: str | None, pipeline: str | None, input_shape
 @cli.command("inspect")
 @click.argument("model", required=False, default="demo")
 @_input_shape
+@click.option("--pipeline", default=None, help="Inspect the IR after these passes (e.g. -O1).")
+@click.option("--op", "op_filter", default=None, help="Only ops whose name contains this (e.g. conv).")
+@click.option("--module", "module_filter", default=None, help="Only nodes whose module path contains this.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_plugin
 @_guard
-def inspect_cmd(model: str, input_shapes: tuple[str, ...], as_json: bool) -> None:
-    """A table of MODEL's nodes with shapes, params and MACs, and the totals."""
-    from .inspect_table import inspect_rows, format_inspect
+def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None, op_filter: str | None,
+                module_filter: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """A table of MODEL's nodes: shape, dtype, params, MACs, module path, annotations; and totals."""
+    from .inspect_table import format_inspect, inspect_rows
 
+    _load_plugins(plugins)
     ir = load_source(model, input_shapes).to_ir()
-    rows, totals = inspect_rows(ir)
+    if pipeline:
+        ir = PassManager(pipeline).run(ir).module
+    rows, totals = inspect_rows(ir, op_filter, module_filter)
     if as_json:
-        click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2))
+        click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2, default=str))
     else:
         click.echo(format_inspect(ir.name, rows, totals))
+
+
+@cli.command("graph")
+@click.argument("model", required=False, default="demo")
+@click.option("-o", "--output", required=True, metavar="OUT.svg|OUT.dot|OUT.html")
+@_input_shape
+@click.option("--pipeline", default=None, help="Draw the IR after these passes.")
+@click.option("--collapse-depth", type=int, default=None,
+              help="Merge modules deeper than this many path components into one box.")
+@_plugin
+@_guard
+def graph_cmd(model: str, output: str, input_shapes: tuple[str, ...], pipeline: str | None,
+              collapse_depth: int | None, plugins: tuple[str, ...]) -> None:
+    """Draw MODEL's IR as SVG (needs Graphviz), DOT, or a self-contained HTML page."""
+    from .graph_dot import to_dot, to_svg
+    from .graph_html import to_html
+    from .graph_view import collapse, graph_view
+
+    _load_plugins(plugins)
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in (".svg", ".dot", ".html"):
+        raise click.UsageError(f"the output must end in .svg, .dot or .html, not {ext or 'nothing'}")
+    ir = load_source(model, input_shapes).to_ir()
+    if pipeline:
+        ir = PassManager(pipeline).run(ir).module
+    view = graph_view(ir)
+    if ext == ".html":
+        chosen = None if collapse_depth is None else sorted({
+            ".".join(n.module.split(".")[:collapse_depth + 1]) for n in view.nodes
+            if n.module and n.module.count(".") >= collapse_depth})
+        text = to_html(view, chosen)
+    else:
+        drawn = collapse(view, collapse_depth) if collapse_depth is not None else view
+        text = to_dot(drawn) if ext == ".dot" else to_svg(to_dot(drawn))
+    with open(output, "w") as fh:
+        fh.write(text)
+    click.echo(f"wrote {output}: {len(view.nodes)} nodes, {len(view.edges)} edges")
+
+
+@cli.command("diff")
+@click.argument("first")
+@click.argument("second", required=False)
+@click.option("--pipeline", default=None, help="With one MODEL: diff the IR before/after each pass of this pipeline.")
+@_input_shape
+@click.option("--json", "as_json", is_flag=True)
+@_plugin
+@_guard
+def diff_cmd(first: str, second: str | None, pipeline: str | None, input_shapes: tuple[str, ...], as_json: bool,
+             plugins: tuple[str, ...]) -> None:
+    """Nodes added/removed/changed, weight shapes changed, params/MACs delta: between two saved IRs,
+    or across every pass of --pipeline on one MODEL."""
+    from .ir_diff import PassDiffRecorder, diff_modules
+
+    _load_plugins(plugins)
+    if second is not None:
+        if pipeline:
+            raise click.UsageError("give two IRs, or one MODEL with --pipeline, not both")
+        diffs = [diff_modules(load_source(first, input_shapes).to_ir(), load_source(second, input_shapes).to_ir(),
+                              title=f"{first} -> {second}")]
+    else:
+        if not pipeline:
+            raise click.UsageError("give two IRs to compare, or one MODEL and --pipeline")
+        recorder = PassDiffRecorder()
+        PassManager(pipeline, instrumentation=Instrumentation(observers=[recorder])).run(
+            load_source(first, input_shapes).to_ir())
+        diffs = recorder.diffs
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in diffs], indent=2))
+    else:
+        click.echo("\n\n".join(d.format() for d in diffs) if diffs else "no pass changed the IR")
+
+
+@cli.command("replay")
+@click.argument("target")
+@click.option("--pipeline", default=None, help="Run this instead of the recorded pass (or, with --bisect, pipeline).")
+@click.option("--print-ir-before", is_flag=True, help="Print the IR the pass is replayed on.")
+@click.option("--bisect", "bisect_mode", is_flag=True,
+              help="Find the first pass of the pipeline whose output stops matching the reference.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+              help="With --bisect: allowed max abs error relative to the largest reference output.")
+@_input_shape
+@_plugin
+@_guard
+def replay_cmd(target: str, pipeline: str | None, print_ir_before: bool, bisect_mode: bool, tolerance: float,
+               input_shapes: tuple[str, ...], plugins: tuple[str, ...]) -> None:
+    """Rerun the crash reproducer in TARGET (a directory a failed pass left), or with --bisect find
+    the first pass whose output goes wrong (TARGET: a reproducer directory, or a MODEL with --pipeline)."""
+    from .replay import bisect, is_reproducer, load_reproducer, replay
+
+    _load_plugins(plugins)
+    reproducer = load_reproducer(target) if is_reproducer(target) else None
+    if bisect_mode:
+        if reproducer is not None:
+            start = reproducer.original or reproducer.input
+            text = pipeline or (reproducer.full_pipeline if reproducer.original else reproducer.pass_spec)
+        else:
+            if not pipeline:
+                raise click.UsageError("--bisect on a MODEL needs --pipeline")
+            start, text = load_source(target, input_shapes).to_ir(), pipeline
+        if print_ir_before:
+            click.echo(str(start))
+        result = bisect(start, text, tolerance)
+        click.echo(result.format(tolerance))
+        return
+    if reproducer is None:
+        raise click.UsageError(f"{target} is not a reproducer directory; to bisect a MODEL use --bisect --pipeline")
+    if print_ir_before:
+        click.echo(f"// IR before {pipeline or reproducer.pass_spec}\n{reproducer.input}")
+    module = replay(reproducer, pipeline)
+    click.echo(f"{pipeline or reproducer.pass_spec} succeeded on the reproducer this time")
+    click.echo(str(module))
 
 
 @cli.command("passes")

@@ -166,6 +166,8 @@ def _import_location(location: str) -> Any:
     if location.endswith(".py") or os.sep in location:
         _require_file(location)
         module_name = "lepton_user_" + "".join(c if c.isalnum() else "_" for c in os.path.abspath(location))
+        if module_name in sys.modules:
+            return sys.modules[module_name]  # imported already (a plugin named twice registers once)
         spec = importlib.util.spec_from_file_location(module_name, location)
         if spec is None or spec.loader is None:
             raise ModelLoadError(f"cannot import {location}")
@@ -174,6 +176,7 @@ def _import_location(location: str) -> Any:
         try:
             spec.loader.exec_module(module)
         except Exception as e:  # noqa: BLE001
+            del sys.modules[module_name]
             raise ModelLoadError(f"importing {location} raised {type(e).__name__}: {e}") from e
         return module
     try:

@@ -97,3 +97,17 @@ class ClaimsCopy(NewModule):
     def run(self, module, analyses, context):
         module.constant("fc.bias").add_(1.0)
         return PassResult(changed=True, module=module.clone())
+
+
+@register_pass
+class SilentBreak(TransformPass):
+    """Claims exactness but scales the first convolution's weight by 1.5: wrong, and says nothing."""
+
+    name = "test-silent-break"
+    summary = "silently corrupts the first conv's weight"
+
+    def run(self, module, analyses, context):
+        conv = next(n for n in module.compute_nodes() if "conv" in str(n.target))
+        weight = conv.args[1]
+        module.set_constant(weight.target, module.constant(weight) * 1.5)
+        return PassResult(changed=True, stats={"broken": 1})

@@ -1,4 +1,6 @@
-"""Side-by-side latency measurement: configurations interleaved in rounds so they share the noise."""
+"""Side-by-side latency measurement: configurations interleaved in rounds so they share the noise.
+
+Used by the HTML report and by the scripts in benchmarks/."""
 from __future__ import annotations
 
 import statistics
