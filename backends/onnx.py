@@ -17,7 +17,8 @@ from lepton_ir.errors import LoweringError
 from lepton_ir.module import Module
 from lepton_ir.quiet import quiet_logs
 
-from .result import DEFAULT_RTOL, LoweringResult, check_artifact
+from .onnx_qdq import fold_weight_quantizers
+from .result import LoweringResult, check_artifact, lowering_tolerance
 
 DEFAULT_OPSET = 20
 
@@ -38,9 +39,12 @@ def export_model(module: Module, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
                 input_names=list(module.input_names), output_names=list(module.output_names),
                 dynamic_shapes=dynamic_shapes, optimize=True, verbose=False,
             )
-    except Exception as e:  # noqa: BLE001 - torch.onnx raises many types; the first line says what
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LoweringError(f"torch.onnx.export failed for {module.name}: {type(e).__name__}: {first}") from e
+    except Exception as e:  # noqa: BLE001 - torch.onnx raises many types; the innermost cause says what
+        root = e
+        while root.__cause__ is not None:
+            root = root.__cause__
+        first = str(root).strip().splitlines()[0] if str(root).strip() else ""
+        raise LoweringError(f"torch.onnx.export failed for {module.name}: {type(root).__name__}: {first}") from e
     return program.model_proto
 
 
@@ -110,7 +114,7 @@ def run_session(sess: Any, module: Module, inputs: tuple[torch.Tensor, ...] | No
 
 
 def lower(
-    module: Module, path: str, *, verify: bool = True, rtol: float = DEFAULT_RTOL,
+    module: Module, path: str, *, verify: bool = True, rtol: float | None = None,
     opset: int = DEFAULT_OPSET, simplify_model: bool = True,
 ) -> LoweringResult:
     """Write ``module`` to ``path`` as a single-file ONNX model and, with ``verify``, check it in ORT."""
@@ -118,6 +122,7 @@ def lower(
     status, log = "not requested", []
     if simplify_model:
         model, status, log = simplify(model)
+    weights_folded = fold_weight_quantizers(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # noqa: BLE001
@@ -127,6 +132,7 @@ def lower(
     details = {
         "opset": opset, "simplify": status, "onnx_nodes": len(model.graph.node),
         "bytes": os.path.getsize(path), "dynamic_batch": module.dynamic_batch, "simplify_log": log,
+        "integer_weights": weights_folded,
     }
     verification = None
     if verify:
@@ -134,5 +140,5 @@ def lower(
             produced = run_session(session(path), module)
         except Exception as e:  # noqa: BLE001
             raise LoweringError(f"ONNX Runtime could not run {path}: {type(e).__name__}: {e}") from e
-        verification = check_artifact("onnxruntime", module, produced, rtol, path)
+        verification = check_artifact("onnxruntime", module, produced, lowering_tolerance(module, rtol), path)
     return LoweringResult("onnx", path, verification, details)

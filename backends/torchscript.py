@@ -9,10 +9,10 @@ import torch
 from lepton_ir.errors import LoweringError
 from lepton_ir.module import Module
 
-from .result import DEFAULT_RTOL, LoweringResult, check_artifact
+from .result import LoweringResult, check_artifact, lowering_tolerance
 
 
-def lower(module: Module, path: str, *, verify: bool = True, rtol: float = DEFAULT_RTOL) -> LoweringResult:
+def lower(module: Module, path: str, *, verify: bool = True, rtol: float | None = None) -> LoweringResult:
     """Write ``module`` to ``path`` as frozen TorchScript.
 
     TorchScript tracing records the example shapes: a dynamic batch in the IR does not survive
@@ -38,5 +38,5 @@ def lower(module: Module, path: str, *, verify: bool = True, rtol: float = DEFAU
             loaded = torch.jit.load(path)
             out = loaded(*module.example_inputs)
         produced = list(out) if isinstance(out, (tuple, list)) else [out]
-        verification = check_artifact("torchscript", module, produced, rtol, path)
+        verification = check_artifact("torchscript", module, produced, lowering_tolerance(module, rtol), path)
     return LoweringResult("torchscript", path, verification, details)

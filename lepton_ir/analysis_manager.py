@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .pass_base import AnalysisPass
+from .pass_base import AnalysisPass, PassContext
 from .registry import get_pass
 
 if TYPE_CHECKING:
@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 class AnalysisManager:
     """``get`` returns a cached result or runs the analysis; ``invalidate`` keeps only preserved ones."""
 
-    def __init__(self, module: "Module"):
+    def __init__(self, module: "Module", context: "PassContext | None" = None):
         self.module = module
+        self.context = context  # calibration data and seed, for analyses that run the model
         self._cache: dict[tuple[str, Any], Any] = {}
         self.runs: Counter[str] = Counter()  # how often each analysis actually ran (for tests and reports)
 

@@ -50,6 +50,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
+        if value is None and "none" in choices:
+            return "none"  # the word none parses as None; here it names a choice
         if value in choices:
             return value
         raise OptionError(f"option '{key}' must be one of {', '.join(map(str, choices))}, got {value!r}", key)
@@ -82,6 +84,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # module paths such as layers=[0,2] are written as numbers
     elif tp is Any:
         return value
     raise OptionError(f"option '{key}' expects {describe_type(tp)}, got {value!r}", key)

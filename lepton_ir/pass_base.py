@@ -30,7 +30,11 @@ class Contract:
     metric: str = "max relative error"
 
 
-EXACT = Contract(exact=True, rtol=1e-5)
+#: Exact in real arithmetic; in float32 a rewrite still rounds differently, and over a deep network
+#: that adds up: BatchNorm folding on a ResNet-50 layout with random statistics moves the logits by
+#: 1.5e-5 of their largest magnitude. 1e-4 leaves room for that and still catches any real bug
+#: (those move outputs by 1e-2 and more in the tests).
+EXACT = Contract(exact=True, rtol=1e-4)
 
 
 def approximate(rtol: Optional[float] = None, metric: str = "max relative error") -> Contract:

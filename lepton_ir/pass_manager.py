@@ -66,7 +66,7 @@ class PassManager:
     def run(self, module: Module) -> RunResult:
         torch.manual_seed(self.context.seed)
         work = module.clone()
-        state = _RunState(work, AnalysisManager(work), self)
+        state = _RunState(work, AnalysisManager(work, self.context), self)
         state.original = module
         before = state.stats()
         state.outputs = work.run_examples() if self.check_numerics else None

@@ -29,6 +29,9 @@ _BUILTIN: dict[str, str] = {
     "merge-linear": "lepton_ir.passes.transforms.merge_linear:MergeLinear",
     "cse": "lepton_ir.passes.transforms.cse:CommonSubexpressionElimination",
     "simplify": "lepton_ir.passes.transforms.simplify:Simplify",
+    "calibrate": "lepton_ir.passes.analysis.calibration:Calibrate",
+    "quantize": "lepton_ir.passes.transforms.quantize:Quantize",
+    "binarize": "lepton_ir.passes.transforms.binarize:Binarize",
 }
 
 _registry: dict[str, "str | type[Pass]"] = dict(_BUILTIN)

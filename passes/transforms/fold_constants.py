@@ -34,6 +34,8 @@ def _foldable(node: fx.Node) -> bool:
         return False
     if torch.Tag.nondeterministic_seeded in target.tags:
         return False
+    if "quantize" in target._schema.name:
+        return False  # quantize/dequantize on weights are instructions to the backend, not arithmetic
     return isinstance(node.meta.get("val"), torch.Tensor)
 
 

@@ -1,0 +1,224 @@
+"""``quantize``: insert quantize-dequantize (fake-quant) pairs where a runtime can use integer kernels.
+
+Approximate: the report records the error and cosine against the float model; no fixed tolerance.
+
+What gets quantized (the QDQ placement ONNX Runtime fuses into QLinearConv/QGemm/QLinearAdd...):
+- weights of conv and linear: int8, symmetric (scale = absmax / 127, zero point 0), per output channel by
+  default (``per_channel=false``: one scale per tensor);
+- every activation that feeds a quantized op (``ops``: conv, linear, matmul, add, pool, cat):
+  uint8 asymmetric by default (``activations=int8`` selectable), one scale per tensor, the range
+  chosen by the ``calibrate`` analysis (``calib``: minmax, percentile, mse, entropy);
+  ``activations=none`` is weight-only int8 (for transformer-style models: 4x smaller weights,
+  float compute, no calibration needed);
+- an op's output is quantized where a quantized op consumes it, also through reshape-like ops;
+  conv -> relu quantizes after the relu (the runtime folds the relu into the requantization);
+  max-pool and reshape outputs reuse their input's scale and zero point (the runtime then runs
+  them on uint8 without requantizing; with other parameters it falls back to float).
+Placement rules that keep ranges sane: ``add`` is quantized only as a residual add of two
+activations of the output's shape (never an add with a constant, such as an attention mask);
+softmax and attention are never quantized; float consumers of a quantized tensor keep reading the
+float value. ``ignore`` takes module paths (prefixes) or node names to leave in float.
+Stats: ``quantized_<kind>`` per op kind, ``activation_quantizers``, ``weight_quantizers``, ``ignored``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import torch
+import torch.fx as fx
+
+from lepton_ir.metadata import QUANT, copy_provenance, module_path, shape_of
+from lepton_ir.module import Module
+from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
+from lepton_ir.registry import register_pass
+
+from ..analysis.calibration import CalibrationOptions, CalibrationResult
+from .weighted_ops import as_weighted
+
+aten = torch.ops.aten
+
+KINDS = {
+    "conv": {aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, aten.conv1d.padding,
+             aten.conv2d.padding, aten.conv3d.padding},
+    "linear": {aten.linear.default},
+    "matmul": {aten.matmul.default, aten.mm.default, aten.bmm.default},
+    "add": {aten.add.Tensor, aten.add_.Tensor},
+    "pool": {aten.max_pool2d.default, aten.avg_pool2d.default, aten.adaptive_avg_pool2d.default},
+    "cat": {aten.cat.default},
+}
+# ops that move values without changing them: a quantized tensor stays quantized through them
+TRANSPARENT = {aten.flatten.using_ints, aten.view.default, aten.reshape.default, aten._unsafe_view.default,
+               aten.permute.default, aten.transpose.int, aten.squeeze.dim, aten.unsqueeze.default}
+# ops whose output the runtime keeps in the input's quantization (no requantization): their output
+# quantizer must copy the input's scale and zero point, or ONNX Runtime leaves them in float
+SAME_QPARAMS = TRANSPARENT | {aten.max_pool2d.default}
+# activations the runtime folds into the requantization of the op before them
+FOLDABLE_ACTIVATIONS = {aten.relu.default, aten.relu_.default, aten.relu6.default, aten.hardtanh.default}
+QUANT_OPS = frozenset({aten.fake_quantize_per_tensor_affine.default, aten.fake_quantize_per_channel_affine.default})
+
+ACTIVATION_RANGES = {"uint8": (0, 255), "int8": (-128, 127)}
+WEIGHT_RANGE = (-128, 127)  # ONNX QuantizeLinear int8; absmax scaling keeps values in [-127, 127]
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    activations: Literal["uint8", "int8", "none"] = "uint8"
+    weights: Literal["int8"] = "int8"
+    per_channel: bool = True
+    ops: tuple[str, ...] = ("conv", "linear", "matmul", "add", "pool", "cat")
+    ignore: tuple[str, ...] = ()
+    calib: Literal["minmax", "percentile", "mse", "entropy"] = "percentile"
+    percentile: float = 99.99
+
+    def __post_init__(self) -> None:
+        unknown = set(self.ops) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown op kinds {sorted(unknown)}; choose from {sorted(KINDS)}")
+
+
+def kind_of(node: fx.Node) -> Optional[str]:
+    if node.op != "call_function":
+        return None
+    for kind, targets in KINDS.items():
+        if node.target in targets:
+            return kind
+    return None
+
+
+def is_activation(value: Any) -> bool:
+    return (isinstance(value, fx.Node) and value.op != "get_attr"
+            and isinstance(value.meta.get("val"), torch.Tensor) and value.meta["val"].is_floating_point())
+
+
+def activation_inputs(node: fx.Node, kind: str) -> list[fx.Node]:
+    """The inputs of ``node`` that carry activations the integer kernel reads."""
+    if kind in ("conv", "linear", "pool"):
+        return [node.args[0]] if is_activation(node.args[0]) else []
+    if kind == "matmul":
+        return [a for a in node.args[:2] if is_activation(a)]
+    if kind == "cat":
+        return [a for a in node.args[0] if is_activation(a)]
+    if kind == "add":
+        a, b = node.args[0], node.args[1]
+        residual = (is_activation(a) and is_activation(b) and shape_of(a) == shape_of(b) == shape_of(node)
+                    and node.kwargs.get("alpha", 1) == 1)
+        return [a, b] if residual else []
+    return []
+
+
+def activation_qparams(low: float, high: float, dtype: str) -> tuple[float, int, int, int]:
+    qmin, qmax = ACTIVATION_RANGES[dtype]
+    low, high = min(low, 0.0), max(high, 0.0)  # zero must be exactly representable (padding, relu)
+    scale = max((high - low) / (qmax - qmin), 1e-8)
+    zero_point = int(min(max(round(qmin - low / scale), qmin), qmax))
+    return scale, zero_point, qmin, qmax
+
+
+@register_pass
+class Quantize(TransformPass):
+    """Insert calibrated fake-quant pairs for integer execution."""
+
+    name = "quantize"
+    summary = "insert calibrated quantize/dequantize pairs (int8 weights, uint8/int8 activations)"
+    Options = QuantizeOptions
+    contract = approximate(None, "cosine to the float model")
+
+    def run(self, module: Module, analyses: Any, context: PassContext) -> PassResult:
+        o = self.options
+        calibration = (CalibrationResult(method="none", source="weight-only") if o.activations == "none" else
+                       analyses.get("calibrate", CalibrationOptions(method=o.calib, percentile=o.percentile)))
+        stats: Counter[str] = Counter()
+        targets: list[tuple[fx.Node, str]] = []
+        for node in module.compute_nodes():
+            kind = kind_of(node)
+            if kind is None or kind not in o.ops:
+                continue
+            if self._ignored(node):
+                stats["ignored"] += 1
+                continue
+            if kind == "add" and not activation_inputs(node, kind):
+                continue
+            if o.activations == "none" and kind not in ("conv", "linear"):
+                continue  # weight-only: nothing to do for ops without weights
+            targets.append((node, kind))
+        quantized: dict[fx.Node, fx.Node] = {}
+        for node, kind in targets:
+            inputs = activation_inputs(node, kind) if o.activations != "none" else []
+            for source in inputs:
+                for producer in reversed(self._chain(source)):  # the tensor first, then its reshapes
+                    if producer not in quantized:
+                        quantized[producer] = self._activation_quantizer(module, producer, calibration, quantized)
+                        stats["activation_quantizers"] += 1
+                replacement = quantized[source]
+                node.replace_input_with(source, replacement)
+            if kind in ("conv", "linear") and self._quantize_weight(module, node):
+                stats["weight_quantizers"] += 1
+            node.meta[QUANT] = {"dtype": {"uint8": "u8", "int8": "s8", "none": "f32"}[o.activations], "weights": "s8",
+                                "per_channel": o.per_channel, "observer": o.calib}
+            stats[f"quantized_{kind}"] += 1
+        for chain_node, fq in quantized.items():  # reshape-like ops between two quantized tensors
+            for user in list(chain_node.users):
+                if user.op == "call_function" and user.target in TRANSPARENT and user in quantized:
+                    user.replace_input_with(chain_node, fq)
+        stats_out: dict[str, int | float] = dict(sorted(stats.items()))
+        stats_out["calibration_batches"] = calibration.batches
+        return PassResult(changed=bool(targets), stats=stats_out)
+
+    def _ignored(self, node: fx.Node) -> bool:
+        path = module_path(node)
+        return any(node.name == rule or path == rule or path.startswith(rule + ".") for rule in self.options.ignore)
+
+    def _chain(self, source: fx.Node) -> list[fx.Node]:
+        """``source`` and, back through reshape-like ops, the tensor it reshapes (quantized too)."""
+        chain = [source]
+        node = source
+        while node.op == "call_function" and node.target in TRANSPARENT and is_activation(node.args[0]):
+            node = node.args[0]
+            chain.append(node)
+        return chain
+
+    def _activation_quantizer(self, module: Module, producer: fx.Node, calibration: CalibrationResult,
+                              quantized: dict[fx.Node, fx.Node]) -> fx.Node:
+        observed = calibration.ranges.get(producer.name)
+        low, high = (observed.low, observed.high) if observed else (-1.0, 1.0)
+        scale, zero_point, qmin, qmax = activation_qparams(low, high, self.options.activations)
+        source = producer.args[0] if producer.op == "call_function" and producer.args else None
+        if producer.target in SAME_QPARAMS and isinstance(source, fx.Node):
+            # max-pool/reshape: keep the input's parameters (its input may already read the quantizer)
+            fq = source if source.target is aten.fake_quantize_per_tensor_affine.default else quantized.get(source)
+            if fq is not None:
+                scale, zero_point, qmin, qmax = fq.args[1:5]
+        with module.graph.inserting_after(producer):
+            fq = module.graph.call_function(aten.fake_quantize_per_tensor_affine.default,
+                                            (producer, scale, zero_point, qmin, qmax))
+        fq.meta["val"] = producer.meta["val"]
+        copy_provenance(producer, fq)
+        fq.meta[QUANT] = {"dtype": "u8" if qmin == 0 else "s8", "scale_min": scale, "scale_max": scale,
+                          "zero_point": zero_point, "range": [low, high], "observer": self.options.calib}
+        return fq
+
+    def _quantize_weight(self, module: Module, node: fx.Node) -> bool:
+        op = as_weighted(node, module)
+        if op is None:
+            return False
+        weight = op.weight.detach()
+        qmin, qmax = WEIGHT_RANGE
+        if self.options.per_channel:
+            extent = weight.abs().reshape(weight.shape[0], -1).amax(dim=1)
+        else:
+            extent = weight.abs().max().reshape(1).expand(weight.shape[0])
+        scale = (extent / qmax).clamp_min(1e-12).to(torch.float32)
+        zero_point = torch.zeros(weight.shape[0], dtype=torch.int32)
+        weight_node = node.args[1]
+        s = module.add_constant(f"{weight_node.target}_scale", scale, before=node)
+        z = module.add_constant(f"{weight_node.target}_zero_point", zero_point, before=node)
+        with module.graph.inserting_before(node):
+            fq = module.graph.call_function(aten.fake_quantize_per_channel_affine.default,
+                                            (weight_node, s, z, 0, qmin, qmax))
+        fq.meta["val"] = weight_node.meta.get("val")
+        fq.meta[QUANT] = {"dtype": "s8", "scale_min": float(scale.min()), "scale_max": float(scale.max()),
+                          "observer": "per-channel absmax" if self.options.per_channel else "per-tensor absmax"}
+        node.replace_input_with(weight_node, fq)
+        return True
