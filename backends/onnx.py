@@ -17,6 +17,7 @@ from lepton_ir.errors import LoweringError
 from lepton_ir.module import Module
 from lepton_ir.quiet import quiet_logs
 
+from .onnx_int4 import int4_weights, lower_int4
 from .onnx_qdq import fold_weight_quantizers
 from .result import LoweringResult, check_artifact, lowering_tolerance
 
@@ -123,6 +124,7 @@ def lower(
     if simplify_model:
         model, status, log = simplify(model)
     weights_folded = fold_weight_quantizers(model)
+    int4 = lower_int4(model, int4_weights(module))
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # noqa: BLE001
@@ -132,7 +134,7 @@ def lower(
     details = {
         "opset": opset, "simplify": status, "onnx_nodes": len(model.graph.node),
         "bytes": os.path.getsize(path), "dynamic_batch": module.dynamic_batch, "simplify_log": log,
-        "integer_weights": weights_folded,
+        "integer_weights": weights_folded, "int4_weights": int4,
     }
     verification = None
     if verify:

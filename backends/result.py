@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from lepton_ir.errors import LoweringError
+from lepton_ir.metadata import QUANT
 from lepton_ir.module import Module
 from lepton_ir.numerics import compare_outputs
 from lepton_ir.report import Verification
@@ -22,7 +23,10 @@ QUANTIZED_MIN_COSINE = 0.999
 
 
 def is_quantized(module: Module) -> bool:
-    return any("quantize" in str(n.target) for n in module.compute_nodes())
+    """Quantization ops in the graph, or int4 weights (ORT's MatMulNBits then quantizes activations
+    to int8 on the fly, its default accuracy level on CPU)."""
+    return any("quantize" in str(n.target) or (n.meta.get(QUANT) or {}).get("weights") == "s4"
+               for n in module.compute_nodes())
 
 
 def lowering_tolerance(module: Module, rtol: float | None) -> float:

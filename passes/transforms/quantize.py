@@ -9,7 +9,8 @@ What gets quantized (the QDQ placement ONNX Runtime fuses into QLinearConv/QGemm
   uint8 asymmetric by default (``activations=int8`` selectable), one scale per tensor, the range
   chosen by the ``calibrate`` analysis (``calib``: minmax, percentile, mse, entropy);
   ``activations=none`` is weight-only int8 (for transformer-style models: 4x smaller weights,
-  float compute, no calibration needed);
+  float compute, no calibration needed); ``weights=int4`` (weight-only, linear layers) rounds to
+  int4 with one scale per ``block_size`` inputs, stored by the ONNX backend as int4 (8x smaller);
 - an op's output is quantized where a quantized op consumes it, also through reshape-like ops;
   conv -> relu quantizes after the relu (the runtime folds the relu into the requantization);
   max-pool and reshape outputs reuse their input's scale and zero point (the runtime then runs
@@ -65,7 +66,8 @@ WEIGHT_RANGE = (-128, 127)  # ONNX QuantizeLinear int8; absmax scaling keeps val
 @dataclass(frozen=True)
 class QuantizeOptions:
     activations: Literal["uint8", "int8", "none"] = "uint8"
-    weights: Literal["int8"] = "int8"
+    weights: Literal["int8", "int4"] = "int8"
+    block_size: int = 32
     per_channel: bool = True
     ops: tuple[str, ...] = ("conv", "linear", "matmul", "add", "pool", "cat")
     ignore: tuple[str, ...] = ()
@@ -76,6 +78,10 @@ class QuantizeOptions:
         unknown = set(self.ops) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown op kinds {sorted(unknown)}; choose from {sorted(KINDS)}")
+        if self.weights == "int4" and self.activations != "none":
+            raise ValueError("weights=int4 is weight-only: add activations=none")
+        if self.block_size < 2 or self.block_size & (self.block_size - 1):
+            raise ValueError(f"block_size must be a power of two >= 2, got {self.block_size}")
 
 
 def kind_of(node: fx.Node) -> Optional[str]:
@@ -153,10 +159,18 @@ class Quantize(TransformPass):
                         stats["activation_quantizers"] += 1
                 replacement = quantized[source]
                 node.replace_input_with(source, replacement)
-            if kind in ("conv", "linear") and self._quantize_weight(module, node):
+            if o.weights == "int4":
+                if kind != "linear" or not self._int4_weight(module, node):
+                    stats["int4_skipped"] += 1
+                    continue
                 stats["weight_quantizers"] += 1
-            node.meta[QUANT] = {"dtype": {"uint8": "u8", "int8": "s8", "none": "f32"}[o.activations], "weights": "s8",
+            elif kind in ("conv", "linear") and self._quantize_weight(module, node):
+                stats["weight_quantizers"] += 1
+            node.meta[QUANT] = {"dtype": {"uint8": "u8", "int8": "s8", "none": "f32"}[o.activations],
+                                "weights": "s4" if o.weights == "int4" else "s8",
                                 "per_channel": o.per_channel, "observer": o.calib}
+            if o.weights == "int4":
+                node.meta[QUANT].update({"block_size": o.block_size, "observer": "block absmax"})
             stats[f"quantized_{kind}"] += 1
         for chain_node, fq in quantized.items():  # reshape-like ops between two quantized tensors
             for user in list(chain_node.users):
@@ -198,6 +212,24 @@ class Quantize(TransformPass):
         fq.meta[QUANT] = {"dtype": "u8" if qmin == 0 else "s8", "scale_min": scale, "scale_max": scale,
                           "zero_point": zero_point, "range": [low, high], "observer": self.options.calib}
         return fq
+
+    def _int4_weight(self, module: Module, node: fx.Node) -> bool:
+        """Round the weight to int4 with one scale per ``block_size`` inputs of each output.
+
+        The IR keeps the dequantized values (exact emulation); the ONNX backend re-derives the int4
+        codes from them (each block's largest value sits exactly on +-7 x scale) and stores
+        DequantizeLinear(int4, block_size).
+        """
+        op = as_weighted(node, module)
+        if op is None or op.weight.dim() != 2 or op.weight.shape[1] % self.options.block_size:
+            return False
+        weight = op.weight.detach()
+        blocks = weight.reshape(weight.shape[0], -1, self.options.block_size)
+        scale = (blocks.abs().amax(-1, keepdim=True) / 7).clamp_min(1e-12)
+        dequantized = (torch.round(blocks / scale).clamp(-8, 7) * scale).reshape(weight.shape)
+        new = module.add_constant(f"{node.args[1].target}_int4", dequantized.to(weight.dtype), before=node)
+        node.replace_input_with(node.args[1], new)
+        return True
 
     def _quantize_weight(self, module: Module, node: fx.Node) -> bool:
         op = as_weighted(node, module)

@@ -171,3 +171,35 @@ def test_weight_only_int8_leaves_activations_float():
     _, q, row = _quantized(ConvNet(), "quantize{activations=none}")
     assert not any(str(n.target).startswith("aten.fake_quantize_per_tensor") for n in q.compute_nodes())
     assert row.stats["weight_quantizers"] == 3 and row.stats["calibration_batches"] == 0
+
+
+def test_int4_weight_only_rounds_blocks_to_sixteen_levels(tmp_path):
+    import onnx
+
+    from lepton_ir.backends import get_backend
+    from lepton_ir.backends.onnx_kernels import kernel_counts
+
+    model = nn.Sequential(nn.Linear(64, 32), nn.GELU(), nn.Linear(32, 8)).eval()
+    ir = trace(model, torch.randn(3, 5, 64))
+    result = lepton_ir.PassManager("quantize{activations=none,weights=int4,block_size=16},dce").run(ir)
+    q = result.module
+    assert result.report.passes[0].stats["weight_quantizers"] == 2
+    first = next(n for n in q.compute_nodes() if "linear" in str(n.target))
+    w = q.constant(first.args[1])
+    blocks = w.reshape(32, 4, 16)
+    scale = blocks.abs().amax(-1, keepdim=True) / 7
+    codes = blocks / scale
+    torch.testing.assert_close(codes, codes.round(), atol=1e-4, rtol=0)  # on the int4 grid
+    assert int(codes.round().min()) >= -8 and int(codes.round().max()) <= 7
+    lowered = get_backend("onnx").lower(q, str(tmp_path / "m.onnx"))
+    assert lowered.details["int4_weights"] == 2 and lowered.verification.passed
+    saved = onnx.load(str(tmp_path / "m.onnx"))
+    assert sum(i.data_type == onnx.TensorProto.INT4 for i in saved.graph.initializer) == 2
+    assert kernel_counts(str(tmp_path / "m.onnx"))["integer"].get("MatMulNBits", 0) == 2
+
+
+def test_int4_needs_weight_only_and_a_power_of_two_block():
+    with pytest.raises(lepton_ir.PipelineSyntaxError, match="weights=int4 is weight-only: add activations=none"):
+        lepton_ir.parse_pipeline("quantize{weights=int4}")
+    with pytest.raises(lepton_ir.PipelineSyntaxError, match="block_size must be a power of two"):
+        lepton_ir.parse_pipeline("quantize{activations=none,weights=int4,block_size=24}")
