@@ -130,9 +130,18 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
     v = artifact.verification
     if v is not None:
         click.echo(f"verified in {v.backend}: max abs error {v.max_abs_error:.2e} vs the IR "
-                   f"(tolerance {v.tolerance:g} relative), {v.reference_max_abs_error:.2e} vs the original model")
+                   f"(tolerance {v.tolerance:g} relative), {v.reference_max_abs_error:.2e} vs the original model "
+                   f"(cosine {v.details.get('cosine_vs_reference', 1.0):.5f})")
     else:
         click.echo("verification skipped (--no-verify)")
+    if target == "onnx":
+        from ..backends.onnx_kernels import kernel_counts
+
+        kernels = kernel_counts(path)
+        report.extra["kernels"] = kernels
+        listing = lambda d: ", ".join(f"{op} {n}" for op, n in d.items()) or "none"  # noqa: E731
+        click.echo(f"ONNX Runtime kernels: integer {listing(kernels['integer'])}; float conv/matmul "
+                   f"{listing(kernels['float'])}")
     if source.is_demo:
         original, compiled = _demo_accuracy(target, path)
         report.extra["demo_accuracy"] = {"original": original, "compiled": compiled}
@@ -159,9 +168,8 @@ def _write_html_report(out: str, report, before, after, source, target: str, pat
     original = source.model.eval() if source.model is not None else before.graph_module
     if target == "onnx":
         from ..backends.onnx import run_session, session
-        from ..backends.onnx_kernels import kernel_counts
 
-        kernels = kernel_counts(path)
+        kernels = report.extra.get("kernels")
         sess = session(path)
 
         def artifact() -> object:
@@ -179,7 +187,6 @@ def _write_html_report(out: str, report, before, after, source, target: str, pat
             return original(*inputs)
 
     latency = interleaved_medians({"original": run_original, f"artifact ({target})": artifact}, rounds=5, per_round=3)
-    report.extra["kernels"] = kernels
     report.extra["latency_seconds"] = latency
     with open(out, "w") as fh:
         fh.write(render_report(report, before, after, kernels=kernels, latency=latency))
