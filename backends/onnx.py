@@ -36,7 +36,7 @@ def export_model(module: Module, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         with warnings.catch_warnings(), quiet_logs("torch", "onnxscript", "onnx_ir"):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                gm, tuple(module.example_inputs), dynamo=True, external_data=False, opset_version=opset,
+                gm, tuple(t.clone() for t in module.example_inputs), dynamo=True, external_data=False, opset_version=opset,
                 input_names=list(module.input_names), output_names=list(module.output_names),
                 dynamic_shapes=dynamic_shapes, optimize=True, verbose=False,
             )
@@ -91,13 +91,19 @@ def simplify(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str, list[str]]:
     return simplified, "ok", log
 
 
-def session(model_or_path: onnx.ModelProto | str, threads: int = 2, optimized_path: str | None = None) -> Any:
+def session(model_or_path: onnx.ModelProto | str, threads: int = 2, optimized_path: str | None = None,
+            spin: bool = True) -> Any:
+    """An ORT CPU session. ``spin=False`` stops idle worker threads from busy-waiting: needed when
+    several sessions share the cores (side-by-side benchmarks), where one session's spinning
+    threads would steal time from the next."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized_path:
         options.optimized_model_filepath = optimized_path
     source = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else model_or_path

@@ -23,7 +23,7 @@ def lower(module: Module, path: str, *, verify: bool = True, rtol: float | None 
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(gm, tuple(module.example_inputs), check_trace=False)
+            traced = torch.jit.trace(gm, tuple(t.clone() for t in module.example_inputs), check_trace=False)
             frozen = torch.jit.freeze(traced.eval())
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             torch.jit.save(frozen, path)
@@ -36,7 +36,7 @@ def lower(module: Module, path: str, *, verify: bool = True, rtol: float | None 
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             loaded = torch.jit.load(path)
-            out = loaded(*module.example_inputs)
+            out = loaded(*(t.clone() for t in module.example_inputs))  # a model may mutate its inputs
         produced = list(out) if isinstance(out, (tuple, list)) else [out]
         verification = check_artifact("torchscript", module, produced, lowering_tolerance(module, rtol), path)
     return LoweringResult("torchscript", path, verification, details)

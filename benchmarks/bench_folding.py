@@ -37,7 +37,7 @@ def main() -> None:
         ox = lepton_ir.compile(ir, pipeline=level, target="onnx", output=os.path.join(out, f"r{level}.onnx"))
         nodes[level] = ts.report.after.nodes
         loaded = torch.jit.load(ts.report.output)
-        sess = session(ox.report.output)
+        sess = session(ox.report.output, spin=False)
         feed = {sess.get_inputs()[0].name: x.numpy()}
 
         def run_ts(loaded=loaded) -> object:

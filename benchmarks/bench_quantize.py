@@ -1,6 +1,6 @@
 """int8 on ONNX Runtime: Lepton -O2 against ONNX Runtime's own quantizer, side by side in one process.
 
-    .venv/bin/python benchmarks/bench_quantize.py [--model resnet18|hf-resnet50] [--resolution 224] [--rounds 10]
+    .venv/bin/python benchmarks/bench_quantize.py [--model resnet18|hf-resnet18|hf-resnet50] [--resolution 224]
 
 Configurations (same fp32 model, same calibration data: 16 random images, seeded):
   ort-fp32           the fp32 ONNX model (Lepton -O1 export)
@@ -45,7 +45,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=["resnet18", "hf-resnet50"], default="resnet18")
+    parser.add_argument("--model", choices=["resnet18", "hf-resnet18", "hf-resnet50"], default="resnet18")
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
@@ -55,8 +55,10 @@ def main() -> None:
     else:
         from transformers import ResNetConfig, ResNetForImageClassification
 
-        torch.manual_seed(0)  # ResNet-50 layout (the config's defaults), random weights and BN statistics
-        model = zoo.randomize_batchnorm(ResNetForImageClassification(ResNetConfig())).eval()
+        torch.manual_seed(0)  # random weights and BN statistics; ResNet-18 (basic blocks) or ResNet-50 layout
+        config = ResNetConfig() if args.model == "hf-resnet50" else ResNetConfig(
+            layer_type="basic", depths=[2, 2, 2, 2], hidden_sizes=[64, 128, 256, 512])
+        model = zoo.randomize_batchnorm(ResNetForImageClassification(config)).eval()
         inputs = (torch.randn(1, 3, args.resolution, args.resolution, generator=torch.Generator().manual_seed(0)),)
     generator = torch.Generator().manual_seed(1)
     calib = [(torch.randn(inputs[0].shape, generator=generator),) for _ in range(16)]
@@ -80,7 +82,7 @@ def main() -> None:
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
     paths["ort-dynamic"] = os.path.join(out, "ort_dynamic.onnx")
     quantize_dynamic(prepared, paths["ort-dynamic"])
-    sessions = {k: session(p) for k, p in paths.items()}
+    sessions = {k: session(p, spin=False) for k, p in paths.items()}
     feed = {name: inputs[0].numpy()}
     medians = interleaved_medians({k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()},
                                   rounds=args.rounds)

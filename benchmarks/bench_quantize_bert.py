@@ -48,7 +48,7 @@ def main() -> None:
     lepton_ir.compile(ir, pipeline="-O1", output=paths["ort-fp32"])
     o2 = lepton_ir.compile(ir, pipeline="-O2", output=paths["lepton-O2"], calibration=calibration)
     quantize_dynamic(paths["ort-fp32"], paths["ort-dynamic"])
-    sessions = {k: session(p) for k, p in paths.items()}
+    sessions = {k: session(p, spin=False) for k, p in paths.items()}
 
     def embed(sess, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
         hidden = run_session(sess, ir, (ids, mask))[0].double()

@@ -113,7 +113,8 @@ class Module:
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
     def run_examples(self) -> tuple[torch.Tensor, ...]:
-        return self(*self.example_inputs)
+        """Outputs on the example inputs; copies are passed, since a model may mutate its inputs in place."""
+        return self(*(t.clone() for t in self.example_inputs))
 
     def recompile(self) -> None:
         """Regenerate the Python code after graph edits (fx requires it before the module is called)."""

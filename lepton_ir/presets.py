@@ -9,6 +9,6 @@ from __future__ import annotations
 
 PRESETS: dict[str, str] = {
     "-O0": "",
-    "-O1": "fixpoint(remove-identity,fold-constants,fold-batchnorm,fold-affine,simplify,merge-linear,cse,dce)",
+    "-O1": "functionalize,fixpoint(remove-identity,fold-constants,fold-batchnorm,fold-affine,simplify,merge-linear,cse,dce)",
     "-O2": "-O1,quantize,dce",
 }

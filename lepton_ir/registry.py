@@ -23,6 +23,7 @@ _BUILTIN: dict[str, str] = {
     "cost": "lepton_ir.passes.analysis.cost:CostAnalysis",
     "dce": "lepton_ir.passes.transforms.dce:DeadCodeElimination",
     "remove-identity": "lepton_ir.passes.transforms.remove_identity:RemoveIdentity",
+    "functionalize": "lepton_ir.passes.transforms.functionalize:Functionalize",
     "fold-batchnorm": "lepton_ir.passes.transforms.fold_batchnorm:FoldBatchNorm",
     "fold-affine": "lepton_ir.passes.transforms.fold_affine:FoldAffine",
     "fold-constants": "lepton_ir.passes.transforms.fold_constants:FoldConstants",
@@ -32,6 +33,9 @@ _BUILTIN: dict[str, str] = {
     "calibrate": "lepton_ir.passes.analysis.calibration:Calibrate",
     "quantize": "lepton_ir.passes.transforms.quantize:Quantize",
     "binarize": "lepton_ir.passes.transforms.binarize:Binarize",
+    "channel-groups": "lepton_ir.passes.analysis.channel_groups:ChannelGroupsAnalysis",
+    "prune-channels": "lepton_ir.passes.transforms.prune_channels:PruneChannels",
+    "prune-weights": "lepton_ir.passes.transforms.prune_weights:PruneWeights",
 }
 
 _registry: dict[str, "str | type[Pass]"] = dict(_BUILTIN)

@@ -30,11 +30,26 @@ class Rule:
     doc: str = ""
 
 
+def mutated_in_place(node: fx.Node) -> bool:
+    """Whether some user writes into ``node``'s storage (``relu_``, ``add_``, ``copy_`` ...)."""
+    for user in node.users:
+        schema = getattr(user.target, "_schema", None)
+        if schema is None:
+            continue
+        for i, arg in enumerate(user.args):
+            if arg is node and i < len(schema.arguments):
+                info = schema.arguments[i].alias_info
+                if info is not None and info.is_write:
+                    return True
+    return False
+
+
 def apply_rules(module: "Module", rules: Iterable[Rule]) -> Counter[str]:
     """One sweep over the graph in order; each node is offered to the rules for its op.
 
     The replacement must have the node's exact shape and dtype: a rule that breaks this is a
-    bug in the rule, reported with the node, not left for the verifier to find later.
+    bug in the rule, reported with the node, not left for the verifier to find later. No rewrite
+    applies where either value is written in place (functionalize first to enable them).
     """
     by_target: dict[object, list[Rule]] = {}
     for rule in rules:
@@ -49,6 +64,10 @@ def apply_rules(module: "Module", rules: Iterable[Rule]) -> Counter[str]:
                 replacement = rule.rewrite(node, module)
             if replacement is None or replacement is node:
                 continue
+            if mutated_in_place(node) or mutated_in_place(replacement):
+                if not replacement.users:
+                    module.graph.erase_node(replacement)  # built by the rule, now unused
+                continue  # merging the two values would let one in-place write reach both
             if VAL in node.meta and not same_signature(replacement.meta.get(VAL), node.meta[VAL]):
                 raise PassError(
                     f"rule '{rule.name}' would replace {format_signature(node.meta[VAL])} "

@@ -41,11 +41,13 @@ def trace(
     except Exception as e:  # noqa: BLE001 - any failure here is the model's, reported as such
         raise TraceError(f"could not copy {type(model).__name__} (Lepton never changes your model, so it compiles a copy): {e}") from e
     work.eval()
-    reference = _run_eager(work, args, kwargs)
+    # The model runs on copies: one that mutates its inputs in place must not change the caller's
+    # tensors, nor the example inputs kept for checking.
+    reference = _run_eager(work, *_copies(args, kwargs))
     dynamic_shapes = _batch_dynamic_shapes(work, args, kwargs) if dynamic_batch else None
     try:
         with quiet_logs("torch"):
-            exported = torch.export.export(work, args, kwargs, strict=False, dynamic_shapes=dynamic_shapes)
+            exported = torch.export.export(work, *_copies(args, kwargs), strict=False, dynamic_shapes=dynamic_shapes)
     except Exception as e:  # noqa: BLE001
         raise _trace_error(type(model).__name__, e) from e
     return _to_module(exported, args, kwargs, reference, name or type(model).__name__, dynamic_batch)
@@ -68,7 +70,7 @@ def from_exported_program(
         example_inputs, example_kwargs = program.example_inputs
     args = _as_args(example_inputs)
     kwargs = dict(example_kwargs or {})
-    reference = _run_eager(program.module(), args, kwargs)
+    reference = _run_eager(program.module(), *_copies(args, kwargs))
     dynamic = any(
         isinstance(d, torch.SymInt)
         for n in program.graph.nodes
@@ -76,6 +78,11 @@ def from_exported_program(
         for d in n.meta["val"].shape
     )
     return _to_module(program, args, kwargs, reference, name, dynamic)
+
+
+def _copies(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    clone = lambda v: v.clone() if isinstance(v, torch.Tensor) else v  # noqa: E731
+    return tuple(pytree.tree_map(clone, a) for a in args), {k: pytree.tree_map(clone, v) for k, v in kwargs.items()}
 
 
 def _as_args(example_inputs: Sequence[Any] | torch.Tensor) -> tuple[Any, ...]:

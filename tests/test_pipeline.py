@@ -57,10 +57,10 @@ def test_canonical_text_round_trips():
 def test_presets_expand_in_place():
     assert str(parse_pipeline("-O0")) == ""
     p = parse_pipeline("-O1,test-knobs")
-    assert isinstance(p.items[0], FixedPointGroup)
-    assert [s.name for s in p.items[0].steps] == [
+    assert p.items[0].name == "functionalize" and isinstance(p.items[1], FixedPointGroup)
+    assert [s.name for s in p.items[1].steps] == [
         "remove-identity", "fold-constants", "fold-batchnorm", "fold-affine", "simplify", "merge-linear", "cse", "dce"]
-    assert p.items[1].name == "test-knobs"
+    assert p.items[2].name == "test-knobs"
 
 
 def test_empty_pipeline_has_no_passes():

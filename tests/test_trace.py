@@ -102,3 +102,20 @@ def test_from_exported_program_uses_its_example_inputs(tmp_path, tiny_cnn):
     torch.export.save(torch.export.export(model, inputs), str(path))
     ir = lepton_ir.from_exported_program(torch.export.load(str(path)), name="m")
     torch.testing.assert_close(ir.run_examples()[0], model(*inputs))
+
+
+class MutatesInput(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        x.relu_()  # writes into the caller's tensor
+        return y + x
+
+
+def test_a_model_that_mutates_its_input_leaves_the_callers_tensor_alone():
+    x = torch.randn(2, 3)
+    before = x.clone()
+    ir = lepton_ir.trace(MutatesInput(), (x,))
+    assert torch.equal(x, before) and torch.equal(ir.example_inputs[0], before)
+    first, second = ir.run_examples(), ir.run_examples()
+    assert torch.equal(first[0], second[0]) and torch.equal(ir.example_inputs[0], before)
+    torch.testing.assert_close(first[0], MutatesInput()(before.clone()))

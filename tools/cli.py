@@ -255,18 +255,26 @@ def opt_cmd(model: str, opt_level: str | None, pipeline: str | None, input_shape
 @click.option("--pipeline", default=None, help="Inspect the IR after these passes (e.g. -O1).")
 @click.option("--op", "op_filter", default=None, help="Only ops whose name contains this (e.g. conv).")
 @click.option("--module", "module_filter", default=None, help="Only nodes whose module path contains this.")
+@click.option("--prune-groups", is_flag=True, help="List the channel groups structured pruning sees, and why "
+              "excluded ones are excluded.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_plugin
 @_guard
 def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None, op_filter: str | None,
-                module_filter: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
+                module_filter: str | None, prune_groups: bool, as_json: bool, plugins: tuple[str, ...]) -> None:
     """A table of MODEL's nodes: shape, dtype, params, MACs, module path, annotations; and totals."""
-    from .inspect_table import format_inspect, inspect_rows
+    from lepton_ir.analysis_manager import AnalysisManager
+
+    from .inspect_table import format_groups, format_inspect, groups_rows, inspect_rows
 
     _load_plugins(plugins)
     ir = load_source(model, input_shapes).to_ir()
     if pipeline:
         ir = PassManager(pipeline).run(ir).module
+    if prune_groups:
+        groups = groups_rows(ir, AnalysisManager(ir).get("channel-groups"))
+        click.echo(json.dumps(groups, indent=2) if as_json else format_groups(ir.name, groups))
+        return
     rows, totals = inspect_rows(ir, op_filter, module_filter)
     if as_json:
         click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2, default=str))

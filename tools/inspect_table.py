@@ -77,3 +77,22 @@ def format_inspect(name: str, rows: list[dict[str, Any]], totals: dict[str, Any]
     lines.append(f"total: {model['nodes']} ops, {model['params']:,} params, {model['macs']:,} MACs"
                  + (f" ({by_kind})" if by_kind else "") + f", {model['elementwise']:,} elementwise ops")
     return "\n".join(lines)
+
+
+def groups_rows(module: Module, groups: Any) -> list[dict[str, Any]]:
+    """One row per channel group: its layers (module paths), channel count, and status."""
+    nodes = {n.name: n for n in module.graph.nodes}
+    rows = []
+    for g in groups.groups:
+        layers = [module_path(nodes[s]) or s if s in nodes else s for s in g.spaces]
+        rows.append({"group": g.id, "layers": layers, "nodes": g.spaces, "channels": g.channels,
+                     "status": "prunable" if g.excluded is None else f"excluded: {g.excluded}"})
+    return rows
+
+
+def format_groups(name: str, rows: list[dict[str, Any]]) -> str:
+    lines = [f"model {name}: {len(rows)} channel groups, {sum(r['status'] == 'prunable' for r in rows)} prunable"]
+    for r in rows:
+        layers = ", ".join(r["layers"][:4]) + (f" (+{len(r['layers']) - 4})" if len(r["layers"]) > 4 else "")
+        lines.append(f"  group {r['group']:>3}  {r['channels']:>5} ch  {r['status']:<40}  {layers}")
+    return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Exact. Two pure nodes with the same op and the same arguments compute the same value: later
 ones are replaced by the first. ``get_attr`` nodes naming the same constant are merged too.
-Random ops and ops with side effects are never merged. Stats: ``eliminated``.
+Random ops, ops with side effects, and values written in place are never merged.
+Stats: ``eliminated``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch.fx as fx
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass
 from lepton_ir.registry import register_pass
+from lepton_ir.rewrite import mutated_in_place
 
 from .dce import has_side_effects
 
@@ -58,6 +60,8 @@ class CommonSubexpressionElimination(TransformPass):
             if first is None:
                 seen[key] = node
                 continue
+            if mutated_in_place(node) or mutated_in_place(first):
+                continue  # the copies are different storage: a write into one must not reach the other
             node.replace_all_uses_with(first)
             module.graph.erase_node(node)
             eliminated += 1

@@ -87,7 +87,8 @@ class RandomNet(nn.Module):
             self.program.append(("layer", src, self._layer(nn.BatchNorm2d(f.channels))))
             features.append(f)
         elif kind == "act":
-            act = rng.choice([nn.ReLU(), nn.GELU(), nn.Sigmoid(), nn.Hardswish(), nn.SiLU(), nn.ReLU6()])
+            act = rng.choice([nn.ReLU(), nn.GELU(), nn.Sigmoid(), nn.Hardswish(), nn.SiLU(), nn.ReLU6(),
+                              nn.ReLU(inplace=True), nn.Hardswish(inplace=True)])
             self.program.append(("layer", src, self._layer(act)))
             features.append(f)
         elif kind == "add":
@@ -147,7 +148,7 @@ class RandomNet(nn.Module):
             elif kind == "conv_bn":
                 out = self.layers[step[3]](self.layers[step[2]](src))
             elif kind == "add":
-                out = src + values[step[2]]
+                out = src + values[step[2]] if step[1] % 2 else src.clone().add_(values[step[2]])
             elif kind == "cat":
                 out = torch.cat([src, values[step[2]]], dim=1)
             elif kind in ("affine", "scalar"):

@@ -42,3 +42,20 @@ def test_no_duplicates_no_change():
     ir = trace(nn.Sequential(nn.Linear(3, 3), nn.ReLU()), torch.randn(1, 3))
     out, row = run_pass(ir, "cse")
     assert not row.changed and str(out) == str(ir)
+
+
+class CopiesMutated(nn.Module):
+    """Found by the differential run: merging the two clones let add_ reach both."""
+
+    def forward(self, x):
+        a = x.clone()
+        b = x.clone()
+        a.add_(1.0)
+        return a * b
+
+
+def test_values_written_in_place_are_not_merged():
+    ir = trace(CopiesMutated(), torch.randn(3))
+    out, row = run_pass(ir, "cse")
+    assert not row.changed
+    assert_same_outputs(ir, out, (torch.randn(3),), rtol=0)

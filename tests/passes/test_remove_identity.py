@@ -64,3 +64,24 @@ def test_same_shape_reshape_only_removed_for_static_shapes(dynamic):
     assert ("aten.reshape" in str(out) or "aten.view" in str(out)) == dynamic
     x = torch.randn(2, 4)
     torch.testing.assert_close(out(x)[0], Flat()(x))
+
+
+class CopyThenMutate(nn.Module):
+    """Found by the differential generator: removing this clone let add_ write into a view of x."""
+
+    def forward(self, x):
+        y = x.permute(0, 2, 3, 1).permute(0, 3, 1, 2)
+        z = y.clone()
+        z.add_(1.0)
+        return z + y.sigmoid()
+
+
+def test_copy_that_is_mutated_in_place_stays():
+    x = torch.randn(2, 3, 4, 4)
+    ir = trace(CopyThenMutate(), x)
+    out, row = run_pass(ir, "remove-identity")
+    assert "aten.clone" in str(out) and row.stats.get("contiguous-copy", 0) == 0
+    assert_same_outputs(ir, out, (x,), rtol=0)
+    functional, _ = run_pass(ir, "functionalize,remove-identity")
+    assert "aten.clone" not in str(functional)  # once functional, the copy is removable
+    assert_same_outputs(ir, functional, (x,), rtol=0)

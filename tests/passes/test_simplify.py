@@ -79,3 +79,19 @@ def test_no_op_on_clean_graph():
     ir = trace(nn.Sequential(nn.Linear(3, 3), nn.ReLU()), torch.randn(1, 3))
     out, row = run_pass(ir, "simplify")
     assert not row.changed and row.stats == {"rewritten": 0} and str(out) == str(ir)
+
+
+class PermuteThenMutate(nn.Module):
+    """Found by the differential run: a rejected rewrite left its new node behind (changed=False lied)."""
+
+    def forward(self, x):
+        w = x * 1.5
+        z = w.permute(1, 0, 2).permute(0, 2, 1)  # composes into one new permute: rejected, z is mutated
+        z.mul_(2.0)
+        return z.sum() + w.sum()
+
+
+def test_rejected_rewrite_leaves_no_trace():
+    ir = trace(PermuteThenMutate(), torch.randn(2, 3, 4))
+    out, row = run_pass(ir, "simplify")
+    assert not row.changed and str(out) == str(ir)

@@ -1,0 +1,125 @@
+"""channel-groups and prune-channels: coupling, exclusions with reasons, physical removal."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import lepton_ir
+from lepton_ir.backends import get_backend
+from lepton_ir.tools.zoo import randomize_batchnorm
+from tests.passes.helpers import trace
+
+
+class ConcatSplitDepthwise(nn.Module):
+    """Concat, split, a depthwise conv, a residual add, flatten into a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(3, 8, 1)
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.bn = nn.BatchNorm2d(16)
+        self.c = nn.Conv2d(8, 8, 1)
+        self.d = nn.Conv2d(8, 8, 1)
+        self.fc = nn.Linear(16 * 4 * 4, 5)
+        randomize_batchnorm(self)
+
+    def forward(self, x):
+        y = torch.cat([torch.relu(self.a(x)), self.b(x)], dim=1)
+        y = torch.relu(self.bn(self.dw(y)))
+        left, right = torch.split(y, [8, 8], dim=1)
+        z = torch.cat([self.c(left) + left, self.d(right)], dim=1)
+        z = nn.functional.adaptive_avg_pool2d(z, 4)
+        return self.fc(torch.flatten(z, 1))
+
+
+def _groups(module):
+    return lepton_ir.AnalysisManager(module).get("channel-groups")
+
+
+def test_groups_follow_concat_split_and_residuals():
+    ir = trace(ConcatSplitDepthwise(), torch.randn(2, 3, 8, 8))
+    groups = {tuple(g.spaces): g for g in _groups(ir).groups}
+    # the residual couples conv a's channels (through cat, depthwise, split) with conv c's output
+    assert ("conv2d", "conv2d_3") in groups and groups[("conv2d", "conv2d_3")].channels == 8
+    assert groups[("conv2d_1",)].channels == 8 and groups[("conv2d_4",)].channels == 8
+    assert groups[("linear",)].excluded == "reaches a model output"
+    assert all(g.excluded is None for k, g in groups.items() if k != ("linear",))
+    conv = next(n for n in ir.compute_nodes() if n.name == "conv2d")
+    assert conv.meta["lepton.prune_group"] == groups[("conv2d", "conv2d_3")].id
+
+
+def test_pruning_concat_split_depthwise_keeps_the_ir_consistent(tmp_path):
+    x = torch.randn(2, 3, 8, 8)
+    ir = trace(ConcatSplitDepthwise(), x)
+    result = lepton_ir.PassManager("prune-channels{ratio=0.5}").run(ir)
+    pruned = result.module
+    stats = result.report.passes[0].stats
+    assert stats["groups_pruned"] == 3 and stats["units_removed"] == 12
+    shapes = {n.name: tuple(n.meta["val"].shape) for n in pruned.compute_nodes() if hasattr(n.meta["val"], "shape")}
+    assert shapes["conv2d"] == (2, 4, 8, 8) and shapes["cat"] == (2, 8, 8, 8) and shapes["conv2d_2"] == (2, 8, 8, 8)
+    split = next(n for n in pruned.compute_nodes() if "split" in str(n.target))
+    assert split.args[1] == [4, 4]
+    dw = next(n for n in pruned.compute_nodes() if n.name == "conv2d_2")
+    assert dw.args[6] == 8 and pruned.constant(dw.args[1]).shape == (8, 1, 3, 3)
+    fc = next(n for n in pruned.compute_nodes() if "linear" in str(n.target))
+    assert pruned.constant(fc.args[1]).shape == (5, 8 * 16)
+    assert pruned(x)[0].shape == (2, 5)
+    lepton_ir.verify(pruned)
+    pruned.save(str(tmp_path / "p.lepton"))
+    reloaded = lepton_ir.Module.load(str(tmp_path / "p.lepton"))
+    torch.testing.assert_close(reloaded(x)[0], pruned(x)[0])
+    for target in ("onnx", "torchscript"):
+        assert get_backend(target).lower(reloaded, str(tmp_path / f"p.{target}")).verification.passed
+
+
+def test_pruned_weights_are_the_kept_slices():
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Conv2d(8, 4, 1))
+    ir = trace(model, torch.randn(1, 3, 2, 2))
+    pruned = lepton_ir.PassManager("prune-channels{ratio=0.5,criterion=l2}").run(ir).module
+    w = model[0].weight.detach()
+    keep = sorted(w.pow(2).sum((1, 2, 3)).sqrt().argsort(descending=True)[:4].tolist())
+    first, second = [n for n in pruned.compute_nodes() if "conv" in str(n.target)]
+    torch.testing.assert_close(pruned.constant(first.args[1]), w[keep])
+    torch.testing.assert_close(pruned.constant(first.args[2]), model[0].bias.detach()[keep])
+    torch.testing.assert_close(pruned.constant(second.args[1]), model[2].weight.detach()[:, keep])
+
+
+class Untouchable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.grouped = nn.Conv2d(4, 8, 3, padding=1, groups=2)
+        self.conv = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        y = self.conv(self.grouped(x))
+        return y.reshape(y.shape[0], 4, 2, -1).sum(2)  # splits the channel dim
+
+
+def test_exclusions_name_their_reason():
+    ir = trace(Untouchable(), torch.randn(2, 4, 4, 4))
+    reasons = {tuple(g.spaces): g.excluded for g in _groups(ir).groups}
+    assert reasons[("conv2d",)].startswith("grouped or transposed conv")
+    assert reasons[("conv2d_1",)].startswith("reshape across the channel dim")
+    result = lepton_ir.PassManager("prune-channels").run(ir)
+    assert not result.report.passes[0].changed and str(result.module) == str(ir)
+
+
+def test_round_to_and_ignore():
+    model = nn.Sequential(nn.Conv2d(3, 32, 1), nn.ReLU(), nn.Conv2d(32, 24, 1), nn.ReLU(), nn.Conv2d(24, 4, 1))
+    ir = trace(model, torch.randn(1, 3, 2, 2))
+    out = lepton_ir.PassManager("prune-channels{ratio=0.3,round_to=8}").run(ir).module
+    convs = [n for n in out.compute_nodes() if "conv" in str(n.target)]
+    assert [out.constant(c.args[1]).shape[0] for c in convs] == [24, 16, 4]
+    kept = lepton_ir.PassManager("prune-channels{ratio=0.5,ignore=[0]}").run(ir).module
+    convs = [n for n in kept.compute_nodes() if "conv" in str(n.target)]
+    assert [kept.constant(c.args[1]).shape[0] for c in convs] == [32, 12, 4]
+
+
+def test_ratio_zero_is_a_no_op_and_bad_ratio_is_refused():
+    ir = trace(nn.Sequential(nn.Conv2d(3, 8, 1), nn.Conv2d(8, 2, 1)), torch.randn(1, 3, 2, 2))
+    result = lepton_ir.PassManager("prune-channels{ratio=0}").run(ir)
+    assert not result.report.passes[0].changed and str(result.module) == str(ir)
+    with pytest.raises(lepton_ir.PipelineSyntaxError, match="ratio must be in"):
+        lepton_ir.parse_pipeline("prune-channels{ratio=1.5}")
