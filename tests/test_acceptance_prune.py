@@ -42,3 +42,21 @@ def test_demo_half_macs_then_int8_within_two_points(tmp_path):
     int8 = demo.accuracy(lambda x: torch.from_numpy(sess.run(None, {name: x.numpy()})[0]), data.x_test, data.y_test)
     original = demo.accuracy(demo.load_model(), data.x_test, data.y_test, batch=64)
     assert original - int8 <= 2.0
+
+
+@pytest.mark.parametrize("name", ["hf-bert", "hf-vit"])
+def test_transformers_prune_heads_and_ffn_at_0_3(name, tmp_path):
+    if name == "hf-bert":
+        model, args, kwargs = zoo.bert_small()
+    else:
+        (model, args), kwargs = zoo.hf_vit(), None
+    result = lepton_ir.compile(model, args, example_kwargs=kwargs, pipeline="-O1,prune-channels{ratio=0.3}",
+                               output=str(tmp_path / "p.onnx"))
+    assert result.report.after.macs <= 0.75 * result.report.before.macs
+    assert result.report.verification.passed
+    views = [n for n in result.module.compute_nodes() if "scaled_dot_product_attention" in str(n.target)]
+    heads = {tuple(n.meta["val"].shape)[1] for n in views}
+    assert heads == ({3} if name == "hf-bert" else {4})  # 4 -> 3 and 6 -> 4 heads per layer
+    result.module.save(str(tmp_path / "p.lepton"))
+    reloaded = lepton_ir.Module.load(str(tmp_path / "p.lepton"))
+    torch.testing.assert_close(reloaded.run_examples()[0], result.module.run_examples()[0])

@@ -128,3 +128,14 @@ def hf_convnext(seed: int = 0, resolution: int = 64) -> tuple[nn.Module, tuple[t
             if "layer_scale" in name:
                 p.copy_(torch.rand(p.shape, generator=generator) + 0.25)
     return model.eval(), (torch.randn(2, 3, resolution, resolution, generator=generator),)
+
+
+def hf_vit(seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """Hugging Face ViTModel from a small config (6 heads of 16, 2 layers, 32x32 images, 8x8 patches)."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(seed)
+    config = ViTConfig(hidden_size=96, num_hidden_layers=2, num_attention_heads=6, intermediate_size=384,
+                       image_size=32, patch_size=8)
+    model = ViTModel(config).eval()
+    return model, (torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(seed)),)

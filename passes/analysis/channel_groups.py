@@ -42,12 +42,17 @@ POOLS = {aten.max_pool2d.default, aten.avg_pool2d.default, aten.adaptive_avg_poo
          aten.max_pool1d.default, aten.avg_pool1d.default}
 BINARY = {aten.add.Tensor, aten.add_.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.mul_.Tensor, aten.div.Tensor}
 RESHAPES = {aten.view.default, aten.reshape.default, aten._unsafe_view.default}
+HEAD_AWARE = {aten.transpose.int, aten.permute.default, aten.scaled_dot_product_attention.default}
 
 
 @dataclass
 class ChannelInfo:
+    """Labels of the channels along ``dim``. With ``head_dim`` set the channels were split into attention
+    heads: ``dim`` indexes heads, ``head_dim`` the channels within a head, labels stay in (head, d) order."""
+
     dim: int
     labels: list[Label]
+    head_dim: Optional[int] = None
 
 
 @dataclass
@@ -115,6 +120,13 @@ class _Propagation:
     def visit(self, node: fx.Node) -> Optional[ChannelInfo]:
         target, where = node.target, f"{node.target} at %{node.name}"
         src = self.info(node.args[0]) if node.args else None
+        headed = [i for i in (self.info(a) for a in node.all_input_nodes) if isinstance(i, ChannelInfo) and i.head_dim is not None]
+        if headed and not (target in PASS_THROUGH or target in RESHAPES or target in HEAD_AWARE):
+            for i in headed:
+                self.exclude(i, f"op on attention heads not understood: {where}")
+            return None
+        if target is aten.scaled_dot_product_attention.default:
+            return self.attention(node, where)
         op = as_weighted(node, self.module)
         if op is not None:
             return self.weighted(node, op, src)
@@ -164,14 +176,18 @@ class _Propagation:
         if target in RESHAPES:
             return self.reshape(node, src, where)
         if target is aten.permute.default:
-            return ChannelInfo(list(node.args[1]).index(src.dim) if src.dim in node.args[1] else
-                               [d % self.rank(node) for d in node.args[1]].index(src.dim), src.labels) if src else None
+            if src is None:
+                return None
+            perm = [d % self.rank(node) for d in node.args[1]]
+            head = perm.index(src.head_dim) if src.head_dim is not None else None
+            return ChannelInfo(perm.index(src.dim), src.labels, head)
         if target is aten.transpose.int:
             if src is None:
                 return None
             rank = self.rank(node)
             a, b = node.args[1] % rank, node.args[2] % rank
-            return ChannelInfo(b if src.dim == a else a if src.dim == b else src.dim, src.labels)
+            swap = lambda d: b if d == a else a if d == b else d  # noqa: E731
+            return ChannelInfo(swap(src.dim), src.labels, swap(src.head_dim) if src.head_dim is not None else None)
         if target is aten.cat.default:
             return self.cat(node, where)
         if target in (aten.split.Tensor, aten.split_with_sizes.default):
@@ -256,6 +272,21 @@ class _Propagation:
             return None
         before, after = list(shape_of(node.args[0]) or ()), list(shape_of(node) or ())
         d = src.dim
+        if src.head_dim is not None:  # heads merged back: [.., H, D] -> [.., H*D]
+            if (src.head_dim == d + 1 and len(before) == d + 2 and len(after) == d + 1 and after[:d] == before[:d]
+                    and after[d] == before[d] * before[d + 1]):
+                self.edits.append(("reshape", node.name, (d, 1)))
+                return ChannelInfo(d, src.labels)
+            self.exclude(src, f"reshape of attention heads: {where}")
+            return None
+        if (len(before) == d + 1 and len(after) == d + 2 and after[:d] == before[:d]
+                and after[d] * after[d + 1] == before[d] and after[d] > 1):  # split into heads: [.., C] -> [.., H, D]
+            size = after[d + 1]
+            for h in range(after[d]):  # a head is removed whole: its channels form one unit
+                block = src.labels[h * size:(h + 1) * size]
+                self.couplings += [(block[0], label) for label in block[1:]]
+            self.edits.append(("reshape_heads", node.name, (d, size)))
+            return ChannelInfo(d, src.labels, d + 1)
         if after[:d + 1] == before[:d + 1]:  # channel dim and everything before it unchanged
             self.edits.append(("reshape", node.name, (d, 1)))
             return ChannelInfo(d, src.labels)
@@ -265,6 +296,21 @@ class _Propagation:
             return ChannelInfo(d, [label for label in src.labels for _ in range(inner)])
         self.exclude(src, f"reshape across the channel dim: {where}")
         return None
+
+    def attention(self, node: fx.Node, where: str) -> Optional[ChannelInfo]:
+        """scaled_dot_product_attention: head h of q, k and v is one unit; the output carries v's labels."""
+        q, k, v = (self.info(a) for a in node.args[:3])
+        infos = [i for i in (q, k, v) if i is not None]
+        ok = (len(infos) == 3 and all(i.head_dim is not None and i.dim == q.dim and i.head_dim == q.head_dim
+                                      and len(i.labels) == len(q.labels) for i in infos))
+        if not ok:
+            for i in infos:
+                self.exclude(i, f"attention inputs without matching heads: {where}")
+            return None
+        size = (shape_of(node.args[0]) or ())[q.head_dim]
+        for h in range(0, len(q.labels), size):
+            self.couplings += [(q.labels[h], k.labels[h]), (q.labels[h], v.labels[h])]
+        return ChannelInfo(q.dim, v.labels, v.head_dim)
 
     def cat(self, node: fx.Node, where: str) -> Optional[ChannelInfo]:
         parts = node.args[0]

@@ -150,14 +150,14 @@ class PruneChannels(TransformPass):
                 if len(index) < len(labels):
                     const = nodes[const_name]
                     node.replace_input_with(const, sliced(const, index, position, node))
-            elif kind == "reshape":
-                dim, inner = extra
-                source = node.args[0]
-                labels = result.infos.get(source.name)
-                if labels is None:
-                    continue
+            elif kind in ("reshape", "reshape_heads"):
+                dim, size = extra
+                labels = result.infos.get(node.args[0].name)
                 shape = list(node.args[1])
-                shape[dim] = len(keep(labels.labels)) * inner
+                if labels is None or not isinstance(shape[dim], int) or shape[dim] == -1:
+                    continue  # an inferred (-1) size follows the pruned input by itself
+                kept = len(keep(labels.labels))
+                shape[dim] = kept * size if kind == "reshape" else kept // size
                 _set_arg(node, 1, shape)
             elif kind == "split":
                 sizes = [len(keep(piece)) for piece in extra]

@@ -123,3 +123,33 @@ def test_ratio_zero_is_a_no_op_and_bad_ratio_is_refused():
     assert not result.report.passes[0].changed and str(result.module) == str(ir)
     with pytest.raises(lepton_ir.PipelineSyntaxError, match="ratio must be in"):
         lepton_ir.parse_pipeline("prune-channels{ratio=1.5}")
+
+
+class Attention(nn.Module):
+    """Q/K/V projections split into 4 heads with a hard-coded head count, attention, output projection."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(32, 32) for _ in range(4))
+        self.ffn = nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 32))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        heads = [p(x).view(b, n, 4, 8).transpose(1, 2) for p in (self.q, self.k, self.v)]
+        y = nn.functional.scaled_dot_product_attention(*heads).transpose(1, 2).reshape(b, n, 32)
+        return self.ffn(self.o(y))
+
+
+def test_attention_heads_are_units_and_head_counts_are_rewritten():
+    x = torch.randn(2, 5, 32)
+    ir = trace(Attention(), x)
+    groups = {tuple(g.spaces): g for g in _groups(ir).groups}
+    heads = groups[("linear", "linear_1", "linear_2")]
+    assert heads.excluded is None and heads.channels == 4  # 4 heads, each 8 channels of q, k and v
+    assert all(len(unit) == 3 * 8 for unit in heads.units)
+    pruned = lepton_ir.PassManager("prune-channels{ratio=0.5}").run(ir).module
+    views = [n for n in pruned.compute_nodes() if str(n.target) == "aten.view.default"]
+    assert all(n.args[1][2] == 2 for n in views)  # the hard-coded 4 heads became 2
+    sdpa = next(n for n in pruned.compute_nodes() if "scaled_dot_product_attention" in str(n.target))
+    assert tuple(sdpa.meta["val"].shape) == (2, 2, 5, 8)
+    assert pruned(x)[0].shape == (2, 5, 32)

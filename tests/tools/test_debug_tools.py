@@ -218,4 +218,6 @@ def test_inspect_prune_groups_explains_exclusions(tmp_path):
     assert re.search(r"group +\d+ +10 ch +excluded: reaches a model output +classifier", text)
     assert re.search(r"group +\d+ +16 ch +prunable +stem.0, block.conv2.0", text)
     data = json.loads(run_ok("inspect", BERT, "--prune-groups", "--json", cwd=str(tmp_path)))
-    assert any(g["status"].startswith("excluded: reshape across the channel dim") for g in data)
+    assert any(g["status"].startswith("excluded: combined with a tensor whose channels are not tracked")
+               for g in data)  # the residual stream starts at the embeddings
+    assert sum(g["status"] == "prunable" for g in data) == 4  # heads and FFN of both layers
