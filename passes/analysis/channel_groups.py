@@ -272,7 +272,11 @@ class _Propagation:
             return None
         before, after = list(shape_of(node.args[0]) or ()), list(shape_of(node) or ())
         d = src.dim
-        if src.head_dim is not None:  # heads merged back: [.., H, D] -> [.., H*D]
+        if src.head_dim is not None:
+            if before == after:  # a reshape to the same shape: heads stay where they are
+                self.edits.append(("reshape_heads", node.name, (d, before[src.head_dim])))
+                return src
+            # heads merged back: [.., H, D] -> [.., H*D]
             if (src.head_dim == d + 1 and len(before) == d + 2 and len(after) == d + 1 and after[:d] == before[:d]
                     and after[d] == before[d] * before[d + 1]):
                 self.edits.append(("reshape", node.name, (d, 1)))
