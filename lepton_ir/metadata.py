@@ -45,6 +45,13 @@ def module_path(node: fx.Node) -> str:
     return str(path)
 
 
+def matches_any(node: fx.Node, rules: "tuple[str, ...] | list[str]") -> bool:
+    """Whether ``node`` is named by one of ``rules``: its node name, its module path, or a parent path.
+    The meaning of every ``ignore=[...]`` / ``layers=[...]`` option."""
+    path = module_path(node)
+    return any(node.name == r or path == r or path.startswith(r + ".") for r in rules)
+
+
 def module_type(node: fx.Node) -> str:
     stack = node.meta.get(MODULE_STACK)
     if not stack:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from lepton_ir.metadata import QUANT, module_path
+from lepton_ir.metadata import QUANT, matches_any
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
@@ -60,8 +60,7 @@ class Binarize(TransformPass):
         rules = self.options.layers
         if not rules:
             return candidates[1:-1]
-        return [n for n in candidates if any(n.name == r or module_path(n) == r or module_path(n).startswith(r + ".")
-                                             for r in rules)]
+        return [n for n in candidates if matches_any(n, rules)]
 
     def run(self, module: Module, analyses: Any, context: PassContext) -> PassResult:
         chosen = self._chosen(module)

@@ -1,167 +1,206 @@
-"""``prune-channels``: structured pruning that physically removes channels, group by group.
+"""``prune-channels``: structured pruning that physically removes channels, attention heads and
+everything coupled to them.
 
-Approximate (outputs change; recover accuracy by fine-tuning). Uses the ``channel-groups`` analysis:
-in every prunable group it removes the ``ratio`` of units (coupled channel sets) with the lowest
-importance, then slices every weight, bias, BatchNorm/LayerNorm parameter and per-channel constant,
-and rewrites depthwise ``groups``, reshape sizes and split sizes, so the IR stays consistent.
-Options: ``ratio`` (per group), ``criterion`` (l1 | l2 norm of the producing weights, summed over a
-unit), ``round_to`` (kept channel counts a multiple of this, for hardware-friendly shapes),
-``ignore`` (module paths or node names whose output channels stay; model outputs always stay).
-Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``units_kept`` (in pruned groups),
-``channels_removed`` (over all layers: a unit spans one channel of each coupled layer).
+Approximate (outputs change; recover accuracy by fine-tuning). The ``channel-groups`` analysis says
+which units (coupled channel sets, whole heads) exist and which groups must stay; this pass decides
+which units go and ``prune_apply`` slices every affected tensor and rewrites sizes.
+Options:
+  ``ratio``         fraction of units removed (per group with ``scope=local``; of all units, ranked by
+                    importance relative to their group's mean, with ``scope=global``)
+  ``target_macs`` / ``target_params``  instead of a ratio: the fraction of the model's MACs / params to
+                    keep, reached by global ranking over estimated per-unit costs, corrected by measuring
+  ``criterion``     l1 | l2 | bn-scale | taylor | a name registered with ``register_scorer``
+  ``round_to``      kept unit counts a multiple of this (hardware-friendly shapes)
+  ``ignore``        module paths or node names whose output channels stay (model outputs always stay)
+  ``iterative_steps`` reach the goal in this many steps, re-scoring the pruned model between them
+Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``channels_removed``, ``steps``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Optional
 
-import torch
-import torch.fx as fx
-
-from lepton_ir.metadata import module_path
+from lepton_ir.metadata import matches_any
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
 
-from ..analysis.channel_groups import ChannelGroups, Label
-from .weighted_ops import BIAS_INDEX, arg
+from ..analysis.channel_groups import ChannelGroups, Group, Label
+from .prune_apply import apply_pruning
+from .prune_scoring import Importance, scorer_names
 
 
 @dataclass(frozen=True)
 class PruneChannelsOptions:
     ratio: float = 0.5
-    criterion: Literal["l1", "l2"] = "l1"
+    target_macs: Optional[float] = None
+    target_params: Optional[float] = None
+    criterion: str = "l1"
+    scope: str = "local"
     round_to: int = 1
     ignore: tuple[str, ...] = ()
+    iterative_steps: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError(f"ratio must be in [0, 1), got {self.ratio}")
-        if self.round_to < 1:
-            raise ValueError(f"round_to must be >= 1, got {self.round_to}")
-
-
-def _set_arg(node: fx.Node, index: int, value: Any) -> None:
-    args = list(node.args)
-    while len(args) <= index:
-        args.append(arg(node, len(args)))
-    args[index] = value
-    node.args = tuple(args)
+        for name in ("target_macs", "target_params"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} is the fraction to keep, in (0, 1], got {value}")
+        if self.target_macs is not None and self.target_params is not None:
+            raise ValueError("give target_macs or target_params, not both")
+        if self.criterion not in scorer_names():
+            raise ValueError(f"unknown criterion '{self.criterion}' (known: {', '.join(scorer_names())})")
+        if self.scope not in ("local", "global"):
+            raise ValueError(f"scope must be local or global, got '{self.scope}'")
+        if self.round_to < 1 or self.iterative_steps < 1:
+            raise ValueError("round_to and iterative_steps must be >= 1")
 
 
 @register_pass
 class PruneChannels(TransformPass):
-    """Remove the least important channels of every prunable group."""
+    """Remove the least important units of the prunable channel groups."""
 
     name = "prune-channels"
-    summary = "structured pruning: remove whole channels (and everything coupled to them)"
+    summary = "structured pruning: remove channels and attention heads, and everything coupled to them"
     Options = PruneChannelsOptions
     contract = approximate(None, "accuracy after fine-tuning")
 
     def run(self, module: Module, analyses: Any, context: PassContext) -> PassResult:
-        result: ChannelGroups = analyses.get("channel-groups")
+        o = self.options
+        target_kind = "macs" if o.target_macs is not None else "params" if o.target_params is not None else None
+        target = o.target_macs if target_kind == "macs" else o.target_params
+        original = self._measure(analyses, target_kind) if target_kind else 0
+        totals = {"groups_pruned": 0, "groups_excluded": 0, "units_removed": 0, "channels_removed": 0, "steps": 0}
+        steps = o.iterative_steps
+        # a target is estimated, then measured: up to 4 corrections per step close the gap
+        rounds = [(step, attempt) for step in range(1, steps + 1) for attempt in range(5 if target_kind else 1)]
+        for step, attempt in rounds:
+            result: ChannelGroups = analyses.get("channel-groups")
+            groups = self._prunable(module, result, totals if (step, attempt) == (1, 0) else None)
+            if target_kind:
+                goal = original * (1 - (1 - target) * step / steps)
+                if self._measure(analyses, target_kind) <= goal * 1.005:
+                    continue
+            importance = Importance(module, o.criterion, self._bn_positions(result),
+                                    list(context.calibration) if context.calibration else None)
+            if target_kind:
+                removed = self._to_target(module, analyses, result, groups, importance, target_kind, goal)
+            else:
+                kept_before = (1 - o.ratio) ** ((step - 1) / steps)
+                step_ratio = 1 - (1 - o.ratio) ** (step / steps) / kept_before
+                removed = self._by_ratio(groups, importance, step_ratio)
+            if not removed:
+                continue
+            apply_pruning(module, result, removed)
+            analyses.invalidate()
+            totals["steps"] += attempt == 0
+            totals["groups_pruned"] += len({g.id for g in groups if any(u[0] in removed for u in g.units)})
+            totals["units_removed"] += sum(1 for g in groups for u in g.units if u[0] in removed)
+            totals["channels_removed"] += len(removed)
+        if target_kind:
+            totals[f"{target_kind}_kept"] = round(self._measure(analyses, target_kind) / original, 4)
+        return PassResult(changed=totals["channels_removed"] > 0, stats=totals)
+
+    # -- which groups, which units ----------------------------------------------------------------
+    def _prunable(self, module: Module, result: ChannelGroups, totals: Optional[dict]) -> list[Group]:
         nodes = {n.name: n for n in module.graph.nodes}
-        ignored = {name for name, n in nodes.items() if self._ignored(n)}
+        groups = []
+        for g in result.groups:
+            if g.excluded is not None or any(s in nodes and matches_any(nodes[s], self.options.ignore) for s in g.spaces):
+                if totals is not None:
+                    totals["groups_excluded"] += 1
+                continue
+            groups.append(g)
+        return groups
+
+    def _keep_count(self, count: int, remove: int) -> int:
+        r = self.options.round_to
+        keep = max(count - remove, 1)
+        keep = max(r, round(keep / r) * r)  # the nearest multiple of round_to, at least one multiple
+        return min(count, keep)
+
+    def _by_ratio(self, groups: list[Group], importance: Importance, ratio: float) -> set[Label]:
+        scored = {g.id: [importance.unit(u) for u in g.units] for g in groups}
+        if self.options.scope == "global":
+            ranked = sorted(((s / (sum(scores) / len(scores) or 1.0), g.id, i)
+                             for g in groups for scores in [scored[g.id]] for i, s in enumerate(scores)))
+            per_group: dict[int, int] = {}
+            for _, gid, _ in ranked[:int(ratio * len(ranked))]:
+                per_group[gid] = per_group.get(gid, 0) + 1
+        else:
+            per_group = {g.id: round(len(g.units) * ratio) for g in groups}
         removed: set[Label] = set()
-        pruned = excluded = units_removed = units_kept = 0
-        for group in result.groups:
-            if group.excluded is not None or any(s in ignored for s in group.spaces):
-                excluded += 1
+        for g in groups:
+            keep = self._keep_count(len(g.units), per_group.get(g.id, 0))
+            order = sorted(range(len(g.units)), key=lambda i: (scored[g.id][i], i))
+            for i in order[:len(g.units) - keep]:
+                removed.update(g.units[i])
+        return removed
+
+    def _to_target(self, module: Module, analyses: Any, result: ChannelGroups, groups: list[Group],
+                   importance: Importance, kind: str, goal: float) -> set[Label]:
+        """Globally rank units by relative importance per unit of cost; remove until the estimated
+        cost reaches ``goal`` (rounding to ``round_to`` per group)."""
+        current = self._measure(analyses, kind)
+        if current <= goal:
+            return set()
+        cost = self._unit_costs(module, analyses, result, kind)
+        candidates = []
+        for g in groups:
+            scores = [importance.unit(u) for u in g.units]
+            mean = sum(scores) / len(scores) or 1.0
+            for i, unit in enumerate(g.units):
+                c = sum(cost.get(label, 0.0) for label in unit) or 1e-9
+                candidates.append((scores[i] / mean / c, g, i, c))
+        candidates.sort(key=lambda t: (t[0], t[1].id, t[2]))
+        per_group: dict[int, list[int]] = {}
+        saved = 0.0
+        for _, g, i, c in candidates:
+            if saved >= current - goal:
+                break
+            if len(g.units) - len(per_group.get(g.id, [])) <= self.options.round_to:
                 continue
-            count = len(group.units)
-            keep = max(self.options.round_to, round(count * (1 - self.options.ratio) / self.options.round_to)
-                       * self.options.round_to)
-            if keep >= count:
+            per_group.setdefault(g.id, []).append(i)
+            saved += c
+        removed: set[Label] = set()
+        for g in groups:
+            chosen = per_group.get(g.id, [])
+            keep = self._keep_count(len(g.units), len(chosen))
+            for i in chosen[:len(g.units) - keep]:
+                removed.update(g.units[i])
+        return removed
+
+    # -- measurements -----------------------------------------------------------------------------
+    def _measure(self, analyses: Any, kind: Optional[str]) -> float:
+        cost = analyses.get("cost")
+        return float(cost.total_macs if kind == "macs" else cost.total_params)
+
+    def _unit_costs(self, module: Module, analyses: Any, result: ChannelGroups, kind: str) -> dict[Label, float]:
+        """Estimated MACs (or params) that disappear with each channel: its share of the producing
+        layer and of every layer that reads it."""
+        cost = analyses.get("cost").nodes
+        share: dict[Label, float] = {}
+        nodes = {n.name: n for n in module.graph.nodes}
+        for edit_kind, name, extra in result.edits:
+            entry = cost.get(name)
+            if entry is None:
                 continue
-            scores = [self._importance(module, nodes, unit) for unit in group.units]
-            order = sorted(range(count), key=lambda i: (scores[i], i))
-            for i in order[:count - keep]:
-                removed.update(group.units[i])
-            pruned += 1
-            units_removed += count - keep
-            units_kept += keep
-        if not removed:
-            return PassResult(changed=False, stats={"groups_pruned": 0, "groups_excluded": excluded})
-        self._apply(module, result, nodes, removed)
-        module.refresh_shapes()
-        return PassResult(changed=True, stats={"groups_pruned": pruned, "groups_excluded": excluded,
-                                               "units_removed": units_removed, "units_kept": units_kept,
-                                               "channels_removed": len(removed)})
+            amount = float(entry.macs if kind == "macs" else entry.params)
+            if edit_kind == "producer":
+                channels = module.constant(nodes[name].args[1]).shape[0]
+                for i in range(channels):
+                    share[(name, i)] = share.get((name, i), 0.0) + amount / channels
+            elif edit_kind in ("conv_in", "linear_in", "depthwise", "bn", "ln"):
+                for label in extra:
+                    share[label] = share.get(label, 0.0) + amount / len(extra)
+        return share
 
-    def _ignored(self, node: fx.Node) -> bool:
-        path = module_path(node)
-        return any(node.name == r or path == r or path.startswith(r + ".") for r in self.options.ignore)
-
-    def _importance(self, module: Module, nodes: dict[str, fx.Node], unit: list[Label]) -> float:
-        total = 0.0
-        for space, index in unit:
-            node = nodes.get(space)
-            if node is None or node.op != "call_function":
-                continue
-            weight = module.constant(node.args[1])[index].detach()
-            total += float(weight.abs().sum() if self.options.criterion == "l1" else weight.pow(2).sum().sqrt())
-        return total
-
-    def _apply(self, module: Module, result: ChannelGroups, nodes: dict[str, fx.Node], removed: set[Label]) -> None:
-        def keep(labels: list[Label]) -> torch.Tensor:
-            return torch.tensor([i for i, label in enumerate(labels) if label not in removed], dtype=torch.long)
-
-        def sliced(value: fx.Node, index: torch.Tensor, dim: int, anchor: fx.Node) -> fx.Node:
-            tensor = module.constant(value).index_select(dim, index)
-            return module.add_constant(f"{value.target}_pruned", tensor, before=anchor)
-
+    def _bn_positions(self, result: ChannelGroups) -> dict[Label, tuple[str, int]]:
+        found: dict[Label, tuple[str, int]] = {}
         for kind, name, extra in result.edits:
-            node = nodes[name]
-            if kind == "producer":
-                labels = [(name, i) for i in range(module.constant(node.args[1]).shape[0])]
-                index = keep(labels)
-                if len(index) == len(labels):
-                    continue
-                _set_arg(node, 1, sliced(node.args[1], index, 0, node))
-                bias = arg(node, BIAS_INDEX)
-                if bias is not None:
-                    _set_arg(node, BIAS_INDEX, sliced(bias, index, 0, node))
-            elif kind in ("conv_in", "linear_in"):
-                index = keep(extra)
-                if len(index) < len(extra):
-                    _set_arg(node, 1, sliced(node.args[1], index, 1, node))
-            elif kind == "depthwise":
-                index = keep(extra)
-                if len(index) < len(extra):
-                    _set_arg(node, 1, sliced(node.args[1], index, 0, node))
-                    bias = arg(node, BIAS_INDEX)
-                    if bias is not None:
-                        _set_arg(node, BIAS_INDEX, sliced(bias, index, 0, node))
-                    _set_arg(node, 6, len(index))
-            elif kind in ("bn", "ln"):
-                index = keep(extra)
-                if len(index) == len(extra):
-                    continue
-                positions = (1, 2, 3, 4) if kind == "bn" else (2, 3)
-                for position in positions:
-                    value = arg(node, position)
-                    if value is not None:
-                        _set_arg(node, position, sliced(value, index, 0, node))
-                if kind == "ln":
-                    _set_arg(node, 1, [len(index)])
-            elif kind == "const":
-                const_name, position, labels = extra
-                index = keep(labels)
-                if len(index) < len(labels):
-                    const = nodes[const_name]
-                    node.replace_input_with(const, sliced(const, index, position, node))
-            elif kind in ("reshape", "reshape_heads"):
-                dim, size = extra
-                labels = result.infos.get(node.args[0].name)
-                shape = list(node.args[1])
-                if labels is None or not isinstance(shape[dim], int) or shape[dim] == -1:
-                    continue  # an inferred (-1) size follows the pruned input by itself
-                kept = len(keep(labels.labels))
-                shape[dim] = kept * size if kind == "reshape" else kept // size
-                _set_arg(node, 1, shape)
-            elif kind == "split":
-                sizes = [len(keep(piece)) for piece in extra]
-                dim = arg(node, 2)
-                if node.target is torch.ops.aten.split.Tensor:
-                    node.target = torch.ops.aten.split_with_sizes.default
-                node.args = (node.args[0], sizes, dim)
+            if kind == "bn":
+                for position, label in enumerate(extra):
+                    found.setdefault(label, (name, position))
+        return found

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 import torch.fx as fx
 
-from lepton_ir.metadata import module_path
+from lepton_ir.metadata import matches_any
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
@@ -64,8 +64,7 @@ class PruneWeights(TransformPass):
         for node in module.compute_nodes():
             if as_weighted(node, module) is None:
                 continue
-            path = module_path(node)
-            if any(node.name == r or path == r or path.startswith(r + ".") for r in self.options.ignore):
+            if matches_any(node, self.options.ignore):
                 continue
             chosen.append(node)
         return chosen

@@ -30,7 +30,7 @@ from typing import Any, Literal, Optional
 import torch
 import torch.fx as fx
 
-from lepton_ir.metadata import QUANT, copy_provenance, module_path, shape_of
+from lepton_ir.metadata import QUANT, copy_provenance, matches_any, shape_of
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
@@ -181,8 +181,7 @@ class Quantize(TransformPass):
         return PassResult(changed=bool(targets), stats=stats_out)
 
     def _ignored(self, node: fx.Node) -> bool:
-        path = module_path(node)
-        return any(node.name == rule or path == rule or path.startswith(rule + ".") for rule in self.options.ignore)
+        return matches_any(node, self.options.ignore)
 
     def _chain(self, source: fx.Node) -> list[fx.Node]:
         """``source`` and, back through reshape-like ops, the tensor it reshapes (quantized too)."""

@@ -131,7 +131,8 @@ def channel_vector(value: Any, module: Module, out: fx.Node, channel_dim: int) -
         tensor.reshape(-1).to(torch.float64)
 
 
-def _set_arg(node: fx.Node, index: int, value: Any) -> None:
+def set_arg(node: fx.Node, index: int, value: Any) -> None:
+    """Set positional argument ``index``, filling skipped optional arguments with their defaults."""
     args = list(node.args)
     while len(args) <= index:
         args.append(arg(node, len(args)))
@@ -143,11 +144,11 @@ def _store(module: Module, op: WeightedOp, weight: torch.Tensor, bias: Optional[
     node = op.node
     old_weight = arg(node, 1)
     new_weight = module.add_constant(f"{old_weight.target}_{tag}", weight.to(op.weight.dtype), before=node)
-    _set_arg(node, 1, new_weight)
+    set_arg(node, 1, new_weight)
     if bias is not None:
         name = arg(node, BIAS_INDEX).target if arg(node, BIAS_INDEX) is not None else f"{old_weight.target}_bias"
         new_bias = module.add_constant(f"{name}_{tag}", bias.to(op.weight.dtype), before=node)
-        _set_arg(node, BIAS_INDEX, new_bias)
+        set_arg(node, BIAS_INDEX, new_bias)
 
 
 def _out_scale_shape(op: WeightedOp) -> tuple[int, ...]:

@@ -153,3 +153,64 @@ def test_attention_heads_are_units_and_head_counts_are_rewritten():
     sdpa = next(n for n in pruned.compute_nodes() if "scaled_dot_product_attention" in str(n.target))
     assert tuple(sdpa.meta["val"].shape) == (2, 2, 5, 8)
     assert pruned(x)[0].shape == (2, 5, 32)
+
+
+def _resnet():
+    from lepton_ir.tools.zoo import resnet_small
+
+    model, inputs = resnet_small(resolution=32)
+    return lepton_ir.PassManager("-O1").run(lepton_ir.trace(model, inputs)).module
+
+
+@pytest.mark.parametrize("target", ["target_macs=0.5", "target_params=0.4"])
+def test_global_targets_are_reached(target):
+    ir = _resnet()
+    result = lepton_ir.PassManager(f"prune-channels{{{target}}}").run(ir)
+    before, after = result.report.before, result.report.after
+    kind, goal = target.split("=")
+    ratio = (after.macs / before.macs) if kind == "target_macs" else (after.params / before.params)
+    assert float(goal) - 0.08 <= ratio <= float(goal) + 0.02
+    assert result.report.passes[0].stats[kind.split("_")[1] + "_kept"] == pytest.approx(ratio, abs=1e-3)
+
+
+def test_global_scope_prunes_groups_unevenly():
+    ir = _resnet()
+    local = lepton_ir.PassManager("prune-channels{ratio=0.5}").run(ir).module
+    glob = lepton_ir.PassManager("prune-channels{ratio=0.5,scope=global}").run(ir).module
+    widths = lambda m: [m.constant(n.args[1]).shape[0] for n in m.compute_nodes() if "conv" in str(n.target)]  # noqa: E731
+    original = widths(ir)
+    assert {round(w / o, 2) for w, o in zip(widths(local), original)} <= {0.5, 1.0}
+    assert len({round(w / o, 2) for w, o in zip(widths(glob), original)}) > 2
+    assert sum(widths(glob)) < sum(original)
+
+
+@pytest.mark.parametrize("criterion", ["bn-scale", "taylor", "test-last-first"])
+def test_criteria_and_user_scorers(criterion):
+    from lepton_ir.passes.transforms.prune_scoring import register_scorer
+
+    register_scorer("test-last-first")(lambda module, node, channel: float(channel))  # keeps the last channels
+    model = randomize_batchnorm(nn.Sequential(nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 2, 1)))
+    ir = trace(model, torch.randn(2, 3, 4, 4))
+    out = lepton_ir.PassManager(f"prune-channels{{ratio=0.5,criterion={criterion}}}").run(ir).module
+    first = next(n for n in out.compute_nodes() if "conv" in str(n.target))
+    kept_weight = out.constant(first.args[1])
+    original = model[0].weight.detach()
+    kept = [i for i in range(8) if any(torch.equal(kept_weight[j], original[i]) for j in range(4))]
+    if criterion == "bn-scale":
+        assert kept == sorted(model[1].weight.detach().abs().argsort(descending=True)[:4].tolist())
+    elif criterion == "test-last-first":
+        assert kept == [4, 5, 6, 7]
+    assert len(kept) == 4
+
+
+def test_iterative_steps_reach_the_same_ratio():
+    ir = _resnet()
+    once = lepton_ir.PassManager("prune-channels{ratio=0.5}").run(ir)
+    stepped = lepton_ir.PassManager("prune-channels{ratio=0.5,iterative_steps=3}").run(ir)
+    assert stepped.report.passes[0].stats["steps"] == 3
+    assert stepped.report.after.macs == pytest.approx(once.report.after.macs, rel=0.1)
+
+
+def test_unknown_criterion_is_a_parse_error():
+    with pytest.raises(lepton_ir.PipelineSyntaxError, match="unknown criterion 'fisher'"):
+        lepton_ir.parse_pipeline("prune-channels{criterion=fisher}")
