@@ -57,7 +57,7 @@ _input_shape = click.option("--input-shape", "input_shapes", multiple=True, meta
 _plugin = click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|module",
                        help="Import this first so that the passes it registers can be used.")
 _opt = click.option("-O", "opt_level", type=click.Choice(sorted(p[2:] for p in PRESETS)), default=None,
-                    help="Preset pipeline: -O0 (no passes), -O1 (exact cleanups).")
+                    help="Preset pipeline: -O0 (no passes), -O1 (exact folding and cleanups), -O2 (-O1 + int8).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
