@@ -64,7 +64,12 @@ class PassManager:
         self.context = PassContext(calibration=calibration, seed=seed)
 
     def run(self, module: Module) -> RunResult:
-        torch.manual_seed(self.context.seed)
+        # Passes that draw random numbers see the fixed seed; the caller's RNG state is restored after.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.context.seed)
+            return self._run(module)
+
+    def _run(self, module: Module) -> RunResult:
         work = module.clone()
         state = _RunState(work, AnalysisManager(work, self.context), self)
         state.original = module

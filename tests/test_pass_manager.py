@@ -158,3 +158,11 @@ def test_instrumentation_prints_ir_and_timing(ir):
     stream = io.StringIO()
     PassManager("dce", instrumentation=Instrumentation(print_before_all=True, stream=stream)).run(ir)
     assert "IR before dce" in stream.getvalue() and "%conv2d" in stream.getvalue()
+
+
+def test_run_leaves_the_callers_random_state_alone(ir):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    PassManager("-O1").run(ir)
+    torch.testing.assert_close(torch.rand(3), expected)
