@@ -29,6 +29,12 @@ def export_model(module: Module, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     gm = module.graph_module
     gm.eval()
     dynamic_shapes = None
+    if module.dynamic_batch and any("fake_quantize" in str(n.target) for n in module.compute_nodes()):
+        raise LoweringError(
+            f"{module.name}: the ONNX exporter cannot export quantize/dequantize with a dynamic batch "
+            "(it decomposes them into fake_quantize_*_cachemask, which has no ONNX form); compile the "
+            "quantized model without --dynamic-batch (dynamic_batch=False), or target torchscript"
+        )
     if module.dynamic_batch:
         batch = torch.export.Dim("batch")
         dynamic_shapes = tuple({0: batch} if t.dim() > 0 else None for t in module.example_inputs)

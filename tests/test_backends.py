@@ -63,3 +63,12 @@ def test_artifact_that_strays_from_the_ir_is_refused(ir):
 def test_unknown_target():
     with pytest.raises(LoweringError, match="unknown target 'tflite'"):
         get_backend("tflite")
+
+
+def test_quantized_dynamic_batch_onnx_is_refused_with_the_way_out(tiny_cnn, tmp_path):
+    model, inputs = tiny_cnn
+    ir = lepton_ir.trace(model, inputs, dynamic_batch=True)
+    q = PassManager("-O2").run(ir).module
+    with pytest.raises(LoweringError, match="without --dynamic-batch"):
+        get_backend("onnx").lower(q, str(tmp_path / "q.onnx"))
+    assert get_backend("torchscript").lower(q, str(tmp_path / "q.pt")).verification.passed
