@@ -52,11 +52,26 @@ class PassResult:
 
 
 @dataclass
+class TrainData:
+    """Training inputs (first dim = samples, one tensor per model input) and optional labels."""
+
+    inputs: tuple[torch.Tensor, ...]
+    labels: Optional[torch.Tensor] = None
+
+
+@dataclass
 class PassContext:
-    """Inputs a pass may need beyond the IR (calibration data); shared by all passes of one run."""
+    """Inputs a pass may need beyond the IR; shared by all passes of one run.
+
+    ``calibration``: input tuples for calibration. ``train_data``: for recovery steps that train.
+    ``teacher``: the IR the pipeline started from (set by the pass manager), the reference a
+    distillation step learns from.
+    """
 
     calibration: Optional[Iterable[tuple[torch.Tensor, ...]]] = None
     seed: int = 0
+    train_data: Optional[TrainData] = None
+    teacher: Optional["Module"] = None
 
 
 class Pass:

@@ -15,7 +15,7 @@ from .metadata import describe, source_line
 from .module import Module
 from .node_context import failing_node, source_of_exception
 from .numerics import compare_outputs
-from .pass_base import AnalysisPass, PassContext, PassResult, TransformPass
+from .pass_base import AnalysisPass, PassContext, PassResult, TrainData, TransformPass
 from .pipeline import FixedPointGroup, PassStep, Pipeline, PipelineItem, parse_pipeline
 from .printer import format_graph
 from .report import GraphStats, PassRecord, Report, format_pass_table
@@ -53,6 +53,7 @@ class PassManager:
         calibration: Optional[Iterable[tuple[torch.Tensor, ...]]] = None,
         seed: int = 0,
         enforce_contracts: bool = True,
+        train_data: Optional[TrainData] = None,
     ):
         self.pipeline = parse_pipeline(pipeline)
         self.verify_each = verify_each
@@ -61,7 +62,7 @@ class PassManager:
         self.instrumentation = instrumentation or Instrumentation()
         self.reproducers = reproducers
         self.reproducer_dir = reproducer_dir or os.environ.get("LEPTON_REPRODUCER_DIR") or None
-        self.context = PassContext(calibration=calibration, seed=seed)
+        self.context = PassContext(calibration=calibration, seed=seed, train_data=train_data)
 
     def run(self, module: Module) -> RunResult:
         # Passes that draw random numbers see the fixed seed; the caller's RNG state is restored after.
@@ -73,6 +74,7 @@ class PassManager:
         work = module.clone()
         state = _RunState(work, AnalysisManager(work, self.context), self)
         state.original = module
+        self.context.teacher = module
         before = state.stats()
         state.outputs = work.run_examples() if self.check_numerics else None
         state.error = compare_outputs(state.outputs, work.reference_outputs).max_abs_error if state.outputs else None

@@ -36,6 +36,7 @@ _BUILTIN: dict[str, str] = {
     "channel-groups": "lepton_ir.passes.analysis.channel_groups:ChannelGroupsAnalysis",
     "prune-channels": "lepton_ir.passes.transforms.prune_channels:PruneChannels",
     "prune-weights": "lepton_ir.passes.transforms.prune_weights:PruneWeights",
+    "distill": "lepton_ir.passes.recovery.distill:Distill",
 }
 
 _registry: dict[str, "str | type[Pass]"] = dict(_BUILTIN)

@@ -126,3 +126,13 @@ def test_calibration_specs_are_loaded(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.random.rand(8, 3, 8, 8).astype("float32"))
     r = lepton("compile", "--calib", "bad.npz", cwd=str(tmp_path))
     assert r.returncode == 1 and "takes [1, 8, 8] per sample" in r.stderr
+
+
+def test_train_data_feeds_distillation(tmp_path):
+    r = lepton("compile", "--pipeline", "-O1,prune-channels{ratio=0.3},distill{epochs=2,batch_size=32}",
+               "--train-data", "demo", "--report", "r.json", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["passes"]
+    assert rows[-1]["name"] == "distill" and rows[-1]["stats"]["steps"] == 2 * (1347 // 32)
+    bad = lepton("compile", "--train-data", "nope.txt", cwd=str(tmp_path))
+    assert bad.returncode == 1 and "unknown --train-data SPEC" in bad.stderr

@@ -78,6 +78,8 @@ def cli() -> None:
 @click.option("-o", "--output", default=None, help="Artifact path (default lepton-out/<model>.onnx|.pt).")
 @_input_shape
 @click.option("--calib", default=None, metavar="SPEC", help="Calibration data: random:N, demo, or data.npz.")
+@click.option("--train-data", default=None, metavar="SPEC",
+              help="Training data for recovery steps (distill): demo, or data.npz with inputs and optional labels.")
 @click.option("--report", "report_path", default=None, metavar="FILE.json", help="Write the JSON report here.")
 @click.option("--report-html", "report_html", default=None, metavar="FILE.html",
               help="Write a one-page HTML report (passes, graphs, kernels, latency).")
@@ -93,7 +95,8 @@ def cli() -> None:
 @_plugin
 @_guard
 def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target: str, output: str | None,
-                input_shapes: tuple[str, ...], calib: str | None, report_path: str | None, report_html: str | None,
+                input_shapes: tuple[str, ...], calib: str | None, train_data: str | None, report_path: str | None,
+                report_html: str | None,
                 time_passes: bool,
                 print_ir_before_all: bool, print_ir_after_all: bool, print_ir_before: tuple[str, ...],
                 print_ir_after: tuple[str, ...], print_changed_only: bool, no_verify: bool,
@@ -116,6 +119,10 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
     ir = source.to_ir(dynamic_batch=dynamic_batch)
     if calib:
         manager.context.calibration = load_calibration(calib, ir)
+    if train_data:
+        from .train_data import load_train_data
+
+        manager.context.train_data = load_train_data(train_data, ir)
     click.echo(f"compiling {ir.name} with pipeline '{manager.pipeline or '(none)'}' for {target}")
     result = manager.run(ir)
     report = result.report

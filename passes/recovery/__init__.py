@@ -1,0 +1,1 @@
+"""Recovery steps that train the compressed IR (distillation, fine-tuning)."""
