@@ -124,6 +124,8 @@ def format_options(options: Any) -> str:
 
 
 def format_value(value: Any) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

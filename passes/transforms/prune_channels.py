@@ -18,7 +18,7 @@ Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``channels_rem
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from lepton_ir.metadata import matches_any
 from lepton_ir.module import Module
@@ -36,7 +36,7 @@ class PruneChannelsOptions:
     target_macs: Optional[float] = None
     target_params: Optional[float] = None
     criterion: str = "l1"
-    scope: str = "local"
+    scope: Literal["local", "global"] = "local"
     round_to: int = 1
     ignore: tuple[str, ...] = ()
     iterative_steps: int = 1
@@ -52,8 +52,6 @@ class PruneChannelsOptions:
             raise ValueError("give target_macs or target_params, not both")
         if self.criterion not in scorer_names():
             raise ValueError(f"unknown criterion '{self.criterion}' (known: {', '.join(scorer_names())})")
-        if self.scope not in ("local", "global"):
-            raise ValueError(f"scope must be local or global, got '{self.scope}'")
         if self.round_to < 1 or self.iterative_steps < 1:
             raise ValueError("round_to and iterative_steps must be >= 1")
 
