@@ -175,3 +175,10 @@ class Module:
         return total
 
 
+
+
+def float_constants(graph_module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every floating-point parameter and buffer by dotted name: what a training step may update."""
+    tensors = dict(graph_module.named_parameters())
+    tensors.update(graph_module.named_buffers())
+    return {k: v for k, v in tensors.items() if v.is_floating_point()}

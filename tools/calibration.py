@@ -1,13 +1,12 @@
 """Calibration data from a ``--calib`` SPEC: ``random:N``, ``demo``, or ``data.npz``."""
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import torch
 
 from lepton_ir.errors import InputError
 from lepton_ir.module import Module
+
+from .npz_inputs import npz_inputs
 
 
 def load_calibration(spec: str, module: Module, seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
@@ -47,21 +46,7 @@ def _random_like(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def _from_npz(path: str, module: Module) -> list[tuple[torch.Tensor, ...]]:
-    if not os.path.exists(path):
-        raise InputError(f"no such calibration file: {path}")
-    data = np.load(path)
-    arrays = []
-    for i, (name, example) in enumerate(zip(module.input_names, module.example_inputs)):
-        key = name if name in data.files else f"arr_{i}"
-        if key not in data.files:
-            raise InputError(f"{path} has no array '{name}' (or '{key}'); it holds {', '.join(data.files)}")
-        array = torch.from_numpy(np.ascontiguousarray(data[key]))
-        if tuple(array.shape[1:]) != tuple(example.shape[1:]):
-            raise InputError(
-                f"{path}: '{key}' has samples of shape {list(array.shape[1:])}, the model's input '{name}' "
-                f"takes {list(example.shape[1:])} per sample"
-            )
-        arrays.append(array.to(example.dtype))
+    arrays, _ = npz_inputs(path, module, "calibration")
     batch = module.example_inputs[0].shape[0] if module.example_inputs[0].dim() else 1
     count = arrays[0].shape[0]
     return [tuple(a[i:i + batch] for a in arrays) for i in range(0, count - batch + 1, batch)]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from lepton_ir.errors import PassError
 from lepton_ir.metadata import QUANT
-from lepton_ir.module import Module
+from lepton_ir.module import Module, float_constants
 from lepton_ir.pass_base import PassContext, PassResult, TrainData, TransformPass, approximate
 from lepton_ir.registry import register_pass
 
@@ -158,9 +158,7 @@ class Distill(TransformPass):
         """Every floating-point constant except quantization scales (those stay as calibrated)."""
         frozen = {a.target for n in student.graph.nodes if n.op == "call_function" and "quantize" in str(n.target)
                   for a in n.args[1:3] if isinstance(a, fx.Node) and a.op == "get_attr"}
-        tensors = dict(student.named_parameters())
-        tensors.update(student.named_buffers())
-        return {k: v for k, v in tensors.items() if v.is_floating_point() and k not in frozen}
+        return {k: v for k, v in float_constants(student).items() if k not in frozen}
 
     def _wrap_binary(self, module: Module, student: fx.GraphModule) -> set[str]:
         """Binarized layers train latent weights through the straight-through estimator."""

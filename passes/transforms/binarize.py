@@ -22,7 +22,7 @@ import torch
 import torch.fx as fx
 
 from lepton_ir.metadata import QUANT, matches_any
-from lepton_ir.module import Module
+from lepton_ir.module import Module, float_constants
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
 
@@ -96,9 +96,7 @@ class Binarize(TransformPass):
                     ste = graph.call_function(_ste, (node.args[1],))
                 node.replace_input_with(node.args[1], ste)
         student.recompile()
-        tensors = dict(student.named_parameters())
-        tensors.update(student.named_buffers())
-        tensors = {k: v for k, v in tensors.items() if v.is_floating_point()}
+        tensors = float_constants(student)
         params = list(tensors.values())
         for p in params:
             p.requires_grad_(True)
