@@ -65,13 +65,17 @@ class PassContext:
 
     ``calibration``: input tuples for calibration. ``train_data``: for recovery steps that train.
     ``teacher``: the IR the pipeline started from (set by the pass manager), the reference a
-    distillation step learns from.
+    distillation step learns from. ``cache_dir``: where analyses that are expensive to compute
+    (sensitivity) save their results and find them again in a later run. ``report_extra``: entries
+    passes publish for the run's report (``Report.extra``); the pass manager resets it per run.
     """
 
     calibration: Optional[Iterable[tuple[torch.Tensor, ...]]] = None
     seed: int = 0
     train_data: Optional[TrainData] = None
     teacher: Optional["Module"] = None
+    cache_dir: Optional[str] = None
+    report_extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Pass:

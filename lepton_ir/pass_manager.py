@@ -54,6 +54,7 @@ class PassManager:
         seed: int = 0,
         enforce_contracts: bool = True,
         train_data: Optional[TrainData] = None,
+        cache_dir: Optional[str] = None,
     ):
         self.pipeline = parse_pipeline(pipeline)
         self.verify_each = verify_each
@@ -62,7 +63,7 @@ class PassManager:
         self.instrumentation = instrumentation or Instrumentation()
         self.reproducers = reproducers
         self.reproducer_dir = reproducer_dir or os.environ.get("LEPTON_REPRODUCER_DIR") or None
-        self.context = PassContext(calibration=calibration, seed=seed, train_data=train_data)
+        self.context = PassContext(calibration=calibration, seed=seed, train_data=train_data, cache_dir=cache_dir)
 
     def run(self, module: Module) -> RunResult:
         # Passes that draw random numbers see the fixed seed; the caller's RNG state is restored after.
@@ -75,6 +76,7 @@ class PassManager:
         state = _RunState(work, AnalysisManager(work, self.context), self)
         state.original = module
         self.context.teacher = module
+        self.context.report_extra = {}
         before = state.stats()
         state.outputs = work.run_examples() if self.check_numerics else None
         state.error = compare_outputs(state.outputs, work.reference_outputs).max_abs_error if state.outputs else None
@@ -83,6 +85,7 @@ class PassManager:
             model=module.name, pipeline=str(self.pipeline), before=before,
             after=state.stats(), passes=state.records,
         )
+        report.extra.update(self.context.report_extra)
         if state.warnings:
             report.extra["warnings"] = state.warnings
         if self.instrumentation.time_passes:

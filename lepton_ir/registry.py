@@ -37,6 +37,7 @@ _BUILTIN: dict[str, str] = {
     "prune-channels": "lepton_ir.passes.transforms.prune_channels:PruneChannels",
     "prune-weights": "lepton_ir.passes.transforms.prune_weights:PruneWeights",
     "distill": "lepton_ir.passes.recovery.distill:Distill",
+    "sensitivity": "lepton_ir.passes.analysis.sensitivity:Sensitivity",
 }
 
 _registry: dict[str, "str | type[Pass]"] = dict(_BUILTIN)

@@ -213,11 +213,23 @@ def _to_module(
         reference_outputs=tuple(t.detach().clone() for t in flat_outputs),
         name=name,
         input_names=tuple(placeholders),
-        output_names=tuple(f"output_{i}" for i in range(out_count)),
+        output_names=_output_names(reference, out_count),
         dynamic_batch=dynamic_batch,
     )
     module.refresh_shapes()
     return module
+
+
+def _output_names(reference: Any, count: int) -> tuple[str, ...]:
+    """Names from the model's output structure (``last_hidden_state`` for a Hugging Face output's
+    field, a dict's key); ``output_<i>`` for positions in plain tuples. Metrics and ONNX use them."""
+    names: list[str] = []
+    for i, (path, _) in enumerate(pytree.tree_flatten_with_path(reference)[0]):
+        parts = [str(getattr(k, "key", getattr(k, "name", ""))) for k in path
+                 if not isinstance(k, pytree.SequenceKey)]
+        name = "_".join("".join(c if c.isalnum() else "_" for c in p) for p in parts if p)
+        names.append(name if name and name[0].isalpha() and name not in names else f"output_{i}")
+    return tuple(names) if len(names) == count else tuple(f"output_{i}" for i in range(count))
 
 
 def _class_name(name: str) -> str:

@@ -42,12 +42,14 @@ def compile(  # noqa: A001 - the public name users expect
     instrumentation: Optional[Instrumentation] = None,
     reproducer_dir: Optional[str] = None,
     name: Optional[str] = None,
+    cache_dir: Optional[str] = None,
 ) -> CompileResult:
     """Compile ``model`` with ``pipeline`` and lower it to ``target`` ('onnx', 'torchscript' or None).
 
     The user's model is never modified: tracing works on a deep copy. ``verify`` checks every pass
     numerically and the artifact in its runtime against the IR; the report records both errors.
     ``output`` defaults to ``lepton-out/<name>.onnx`` (or ``.pt``) under the working directory.
+    ``cache_dir``: where sensitivity results are saved and reused by later runs on the same IR and data.
     """
     if isinstance(model, Module):
         ir = model
@@ -60,7 +62,7 @@ def compile(  # noqa: A001 - the public name users expect
             raise InputError("compile() needs example_inputs to trace the model")
         ir = trace(model, example_inputs or (), example_kwargs, dynamic_batch=dynamic_batch, name=name)
     manager = PassManager(pipeline, verify_each=verify, check_numerics=verify, instrumentation=instrumentation,
-                          reproducer_dir=reproducer_dir, calibration=calibration)
+                          reproducer_dir=reproducer_dir, calibration=calibration, cache_dir=cache_dir)
     result = manager.run(ir)
     report = result.report
     artifact = None

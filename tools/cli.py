@@ -57,7 +57,8 @@ _input_shape = click.option("--input-shape", "input_shapes", multiple=True, meta
 _plugin = click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|module",
                        help="Import this first so that the passes it registers can be used.")
 _opt = click.option("-O", "opt_level", type=click.Choice(sorted(p[2:] for p in PRESETS)), default=None,
-                    help="Preset pipeline: -O0 (no passes), -O1 (exact folding and cleanups), -O2 (-O1 + int8).")
+                    help="Preset pipeline: -O0 (no passes), -O1 (exact folding and cleanups), -O2 (-O1 + int8), "
+                         "-O3 (-O1 + sensitivity-guided pruning to 0.7x MACs and int8).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +84,10 @@ def cli() -> None:
 @click.option("--report", "report_path", default=None, metavar="FILE.json", help="Write the JSON report here.")
 @click.option("--report-html", "report_html", default=None, metavar="FILE.html",
               help="Write a one-page HTML report (passes, graphs, kernels, latency).")
+@click.option("--cache-dir", default=None, metavar="DIR",
+              help="Where sensitivity results are saved and reused (default: the --report file's directory).")
+@click.option("--sensitivity-plot", default=None, metavar="FILE.png",
+              help="With a sensitivity analysis in the pipeline: plot it (per-layer values) to this PNG.")
 @click.option("--time-passes", is_flag=True, help="Print the per-pass timing table to stderr.")
 @click.option("--print-ir-before-all", is_flag=True)
 @click.option("--print-ir-after-all", is_flag=True)
@@ -96,7 +101,7 @@ def cli() -> None:
 @_guard
 def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target: str, output: str | None,
                 input_shapes: tuple[str, ...], calib: str | None, train_data: str | None, report_path: str | None,
-                report_html: str | None,
+                report_html: str | None, cache_dir: str | None, sensitivity_plot: str | None,
                 time_passes: bool,
                 print_ir_before_all: bool, print_ir_after_all: bool, print_ir_before: tuple[str, ...],
                 print_ir_after: tuple[str, ...], print_changed_only: bool, no_verify: bool,
@@ -114,6 +119,7 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
             print_before_all=print_ir_before_all, print_after_all=print_ir_after_all,
             print_before=frozenset(print_ir_before), print_after=frozenset(print_ir_after),
             changed_only=print_changed_only, time_passes=time_passes),
+        cache_dir=cache_dir or (os.path.dirname(os.path.abspath(report_path)) if report_path else None),
     )
     source = load_source(model, input_shapes)
     ir = source.to_ir(dynamic_batch=dynamic_batch)
@@ -124,10 +130,14 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
 
         manager.context.train_data = load_train_data(train_data, ir)
     click.echo(f"compiling {ir.name} with pipeline '{manager.pipeline or '(none)'}' for {target}")
+    if "distill" in str(manager.pipeline) and not (calib or train_data):
+        click.echo("warning: the pipeline distills (recovers accuracy after pruning) but has no data: pass "
+                   "--calib or --train-data, or the pruned model keeps its accuracy loss", err=True)
     result = manager.run(ir)
     report = result.report
     click.echo(format_pass_table(report) if report.passes else "no passes run")
     click.echo(format_summary(report))
+    _echo_sensitivity(report.extra, sensitivity_plot)
     path = output or os.path.join("lepton-out", f"{ir.name}{EXTENSIONS[target]}")
     artifact = get_backend(target).lower(result.module, path, verify=not no_verify)
     report.target, report.output, report.verification = target, path, artifact.verification
@@ -162,6 +172,25 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
         with open(report_path, "w") as fh:
             fh.write(report.to_json())
         click.echo(f"report: {report_path}")
+
+
+def _echo_sensitivity(extra: dict, plot: str | None) -> None:
+    """Sensitivity tables and the decisions made from them, when the pipeline measured any."""
+    from .sensitivity_table import format_decisions, format_sensitivity
+
+    for result in extra.get("sensitivity", []):
+        click.echo(format_sensitivity(result, top=25))
+    decisions = format_decisions(extra)
+    if decisions:
+        click.echo(decisions)
+    if plot:
+        if not extra.get("sensitivity"):
+            raise click.UsageError("--sensitivity-plot: no sensitivity was measured in this pipeline "
+                                   "(add 'sensitivity', -O3, allocate=sensitivity or precision=auto)")
+        from .sensitivity_plot import write_plot
+
+        write_plot(extra["sensitivity"][-1], plot)
+        click.echo(f"sensitivity plot: {plot}")
 
 
 def _write_html_report(out: str, report, before, after, source, target: str, path: str) -> None:  # noqa: ANN001
@@ -264,11 +293,21 @@ def opt_cmd(model: str, opt_level: str | None, pipeline: str | None, input_shape
 @click.option("--module", "module_filter", default=None, help="Only nodes whose module path contains this.")
 @click.option("--prune-groups", is_flag=True, help="List the channel groups structured pruning sees, and why "
               "excluded ones are excluded.")
+@click.option("--sensitivity", "sensitivity", is_flag=True,
+              help="Measure per-layer sensitivity to pruning and quantization and print it, most sensitive first.")
+@click.option("--sensitivity-options", default="", metavar="OPTS",
+              help="Options of the sensitivity analysis, e.g. 'method=fisher,precisions=[int8,int4,binary]'.")
+@click.option("--calib", default=None, metavar="SPEC", help="Data for --sensitivity: random:N, demo, or data.npz.")
+@click.option("--plot", default=None, metavar="FILE.png",
+              help="With --sensitivity: write per-layer sensitivity and the accuracy/MACs trade-off to this PNG.")
+@click.option("--cache-dir", default=None, metavar="DIR", help="Save and reuse sensitivity results here.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_plugin
 @_guard
 def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None, op_filter: str | None,
-                module_filter: str | None, prune_groups: bool, as_json: bool, plugins: tuple[str, ...]) -> None:
+                module_filter: str | None, prune_groups: bool, sensitivity: bool, sensitivity_options: str,
+                calib: str | None, plot: str | None, cache_dir: str | None, as_json: bool,
+                plugins: tuple[str, ...]) -> None:
     """A table of MODEL's nodes: shape, dtype, params, MACs, module path, annotations; and totals."""
     from lepton_ir.analysis_manager import AnalysisManager
 
@@ -278,6 +317,11 @@ def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None,
     ir = load_source(model, input_shapes).to_ir()
     if pipeline:
         ir = PassManager(pipeline).run(ir).module
+    if plot and not sensitivity:
+        raise click.UsageError("--plot draws a sensitivity result: add --sensitivity")
+    if sensitivity:
+        _inspect_sensitivity(ir, sensitivity_options, calib, plot, cache_dir, as_json)
+        return
     if prune_groups:
         groups = groups_rows(ir, AnalysisManager(ir).get("channel-groups"))
         click.echo(json.dumps(groups, indent=2) if as_json else format_groups(ir.name, groups))
@@ -287,6 +331,42 @@ def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None,
         click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2, default=str))
     else:
         click.echo(format_inspect(ir.name, rows, totals))
+
+
+def _inspect_sensitivity(ir, options: str, calib: str | None, plot: str | None, cache_dir: str | None,  # noqa: ANN001
+                         as_json: bool) -> None:
+    from lepton_ir.analysis_manager import AnalysisManager
+    from lepton_ir.pass_base import PassContext
+    from lepton_ir.pipeline import parse_pipeline
+
+    from .calibration import load_calibration
+    from .sensitivity_table import format_sensitivity
+
+    step = parse_pipeline(f"sensitivity{{{options}}}" if options.strip() else "sensitivity").items[0]
+    context = PassContext(calibration=load_calibration(calib, ir) if calib else None, cache_dir=cache_dir)
+    result = AnalysisManager(ir, context).get(step.instance).to_dict()
+    output: dict = {"model": ir.name, "sensitivity": result}
+    if plot:
+        from .sensitivity_plot import write_plot
+        from .tradeoff import tradeoff
+
+        curve = None
+        if any(e["kind"] == "prune" for e in result["entries"]):
+            curve = tradeoff(ir, context.calibration, metric=step.instance.options.metric, cache_dir=cache_dir,
+                             criterion=step.instance.options.criterion)
+            output["tradeoff"] = curve
+        write_plot(result, plot, curve)
+    if as_json:
+        click.echo(json.dumps(output, indent=2))
+        return
+    click.echo(format_sensitivity(result))
+    for key in ("sensitivity", "uniform"):
+        points = output.get("tradeoff", {}).get(key, [])
+        if points:
+            text = ", ".join(f"{p['macs']:.2f}x: {p['value']:.3g}" for p in points)
+            click.echo(f"trade-off ({'sensitivity allocation' if key == 'sensitivity' else 'uniform ratio'}): {text}")
+    if plot:
+        click.echo(f"plot: {plot}")
 
 
 @cli.command("graph")

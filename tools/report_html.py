@@ -30,6 +30,17 @@ def _sensitivity_svg(values: dict[str, float]) -> str:
     return f'<svg class="sensitivity" width="700" height="{len(items) * 18 + 10}">{"".join(bars)}</svg>'
 
 
+def _headline_values(result: dict) -> dict[str, float]:
+    """One number per layer: int8 quantization, or pruning half the group's units."""
+    values = {}
+    for e in result["entries"]:
+        setting = "int8" if e["kind"] == "quantize" else "0.5"
+        value = e["values"].get(setting, max(e["values"].values()))
+        label = f"{'quantize' if e['kind'] == 'quantize' else 'prune'} {e['name']}"
+        values[label + (f" @{setting}" if setting in e["values"] else "")] = value
+    return values
+
+
 def render_report(report: Report, before: Module, after: Module, *, kernels: Optional[dict[str, dict[str, int]]] = None,
                   latency: Optional[dict[str, float]] = None) -> str:
     b, a = report.before, report.after
@@ -78,9 +89,13 @@ def render_report(report: Report, before: Module, after: Module, *, kernels: Opt
     else:
         parts.append("<p>not measured</p>")
     parts.append("<h2>Sensitivity</h2>")
-    sensitivity = report.extra.get("sensitivity")
-    parts.append(_sensitivity_svg(sensitivity) if sensitivity else
-                 "<p>not computed (no sensitivity analysis in this pipeline)</p>")
+    results = report.extra.get("sensitivity") or []
+    for result in results:
+        parts.append(f"<p>{html.escape(result['method'])}, metric {html.escape(result['metric'])}, "
+                     f"{result['trials']} trials, {result['seconds']:.1f} s. {html.escape(result['note'])}</p>")
+        parts.append(_sensitivity_svg(_headline_values(result)))
+    if not results:
+        parts.append("<p>not computed (no sensitivity analysis in this pipeline)</p>")
     view_before, view_after = graph_view(before), graph_view(after)
     parts += ["<h2>Graph before</h2>", graph_fragment(view_before, default_collapsed(view_before)),
               "<h2>Graph after</h2>", graph_fragment(view_after, default_collapsed(view_after))]

@@ -13,21 +13,30 @@ Options:
   ``round_to``      kept unit counts a multiple of this (hardware-friendly shapes)
   ``ignore``        module paths or node names whose output channels stay (model outputs always stay)
   ``iterative_steps`` reach the goal in this many steps, re-scoring the pruned model between them
-Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``channels_removed``, ``steps``.
+  ``allocate``      importance (rank units across groups as above) | sensitivity: with a target,
+                    per-group ratios chosen from the ``sensitivity`` analysis' measured curves (at
+                    ``ratios``, measured with ``sensitivity`` = sweep or a proxy, in ``metric``) so the
+                    budget is met with the least summed sensitivity (prune_allocation.py); the
+                    report's ``prune_allocation`` lists the ratio chosen per group
+Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``channels_removed``, ``steps``,
+``macs_kept``/``params_kept`` with a target, ``predicted_sensitivity`` with allocate=sensitivity.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from lepton_ir.analysis_manager import AnalysisManager
+from lepton_ir.errors import PassError
 from lepton_ir.metadata import matches_any
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext, PassResult, TransformPass, approximate
 from lepton_ir.registry import register_pass
 
 from ..analysis.channel_groups import ChannelGroups, Group, Label
+from .prune_allocation import GroupChoice, allocate
 from .prune_apply import apply_pruning
-from .prune_scoring import Importance, scorer_names
+from .prune_scoring import Importance, bn_positions, scorer_names
 
 
 @dataclass(frozen=True)
@@ -40,8 +49,20 @@ class PruneChannelsOptions:
     round_to: int = 1
     ignore: tuple[str, ...] = ()
     iterative_steps: int = 1
+    allocate: Literal["importance", "sensitivity"] = "importance"
+    sensitivity: Literal["sweep", "magnitude", "taylor", "fisher", "hessian"] = "sweep"
+    metric: str = "auto"
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75)
 
     def __post_init__(self) -> None:
+        from ..analysis.sensitivity import SensitivityOptions
+
+        if self.allocate == "sensitivity":
+            if self.target_macs is None and self.target_params is None:
+                raise ValueError("allocate=sensitivity needs a budget: give target_macs or target_params")
+            if self.iterative_steps != 1:
+                raise ValueError("allocate=sensitivity chooses every group's ratio at once: iterative_steps must be 1")
+            SensitivityOptions(method=self.sensitivity, metric=self.metric, ratios=self.ratios, quantize=False)
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError(f"ratio must be in [0, 1), got {self.ratio}")
         for name in ("target_macs", "target_params"):
@@ -70,6 +91,8 @@ class PruneChannels(TransformPass):
         target_kind = "macs" if o.target_macs is not None else "params" if o.target_params is not None else None
         target = o.target_macs if target_kind == "macs" else o.target_params
         original = self._measure(analyses, target_kind) if target_kind else 0
+        if o.allocate == "sensitivity":
+            return self._by_sensitivity(module, analyses, context, target_kind, original * target)
         totals = {"groups_pruned": 0, "groups_excluded": 0, "units_removed": 0, "channels_removed": 0, "steps": 0}
         steps = o.iterative_steps
         # a target is estimated, then measured: up to 4 corrections per step close the gap
@@ -81,7 +104,7 @@ class PruneChannels(TransformPass):
                 goal = original * (1 - (1 - target) * step / steps)
                 if self._measure(analyses, target_kind) <= goal * 1.005:
                     continue
-            importance = Importance(module, o.criterion, self._bn_positions(result),
+            importance = Importance(module, o.criterion, bn_positions(result),
                                     list(context.calibration) if context.calibration else None)
             if target_kind:
                 removed = self._to_target(module, analyses, result, groups, importance, target_kind, goal)
@@ -100,6 +123,53 @@ class PruneChannels(TransformPass):
         if target_kind:
             totals[f"{target_kind}_kept"] = round(self._measure(analyses, target_kind) / original, 4)
         return PassResult(changed=totals["channels_removed"] > 0, stats=totals)
+
+    def _by_sensitivity(self, module: Module, analyses: Any, context: PassContext, kind: str,
+                        goal: float) -> PassResult:
+        from ..analysis.sensitivity import SensitivityOptions
+
+        o = self.options
+        original = self._measure(analyses, kind)
+        result: ChannelGroups = analyses.get("channel-groups")
+        totals = {"groups_pruned": 0, "groups_excluded": 0, "units_removed": 0, "channels_removed": 0, "steps": 1}
+        groups = self._prunable(module, result, totals)
+        sensitivity = analyses.get("sensitivity", SensitivityOptions(
+            method=o.sensitivity, metric=o.metric, quantize=False, ratios=o.ratios, criterion=o.criterion,
+            ignore=o.ignore))
+        importance = Importance(module, o.criterion, bn_positions(result),
+                                list(context.calibration) if context.calibration else None)
+        choices = []
+        for g in groups:
+            curve = sensitivity.for_group(g.spaces)
+            if curve is None or not curve.values:
+                continue  # a single-unit group: nothing to remove
+            scores = [importance.unit(u) for u in g.units]
+            choices.append(GroupChoice(g, sorted(range(len(g.units)), key=lambda i: (scores[i], i)), curve))
+
+        def measure(removed: set[Label]) -> float:
+            trial = module.clone()
+            apply_pruning(trial, result, removed)
+            cost = AnalysisManager(trial).get("cost")
+            return float(cost.total_macs if kind == "macs" else cost.total_params)
+
+        plan = allocate(module, analyses.get("cost"), result, choices, kind, goal, o.round_to, measure)
+        if not plan.reached:
+            raise PassError(
+                f"allocate=sensitivity cannot reach {kind} {goal / original:.3f}x: at the largest "
+                f"measured ratio ({max(o.ratios):g}) per group it keeps {plan.measured / original:.3f}x; add a larger "
+                f"ratio (ratios=[...,0.9]) or relax the target", pass_name=self.name)
+        if plan.removed:
+            apply_pruning(module, result, plan.removed)
+            analyses.invalidate()
+        chosen = [c for c in choices if c.chosen]
+        totals.update(groups_pruned=len(chosen), units_removed=sum(c.chosen for c in chosen),
+                      channels_removed=len(plan.removed))
+        totals[f"{kind}_kept"] = round(self._measure(analyses, kind) / original, 4)
+        totals["predicted_sensitivity"] = sum(c.sensitivity(c.chosen) for c in choices)
+        context.report_extra.setdefault("prune_allocation", []).append(
+            {"target": f"{kind} {goal / original:g}", "method": sensitivity.method, "metric": sensitivity.metric,
+             "groups": plan.summary()})
+        return PassResult(changed=bool(plan.removed), stats=totals)
 
     # -- which groups, which units ----------------------------------------------------------------
     def _prunable(self, module: Module, result: ChannelGroups, totals: Optional[dict]) -> list[Group]:
@@ -195,10 +265,3 @@ class PruneChannels(TransformPass):
                     share[label] = share.get(label, 0.0) + amount / len(extra)
         return share
 
-    def _bn_positions(self, result: ChannelGroups) -> dict[Label, tuple[str, int]]:
-        found: dict[Label, tuple[str, int]] = {}
-        for kind, name, extra in result.edits:
-            if kind == "bn":
-                for position, label in enumerate(extra):
-                    found.setdefault(label, (name, position))
-        return found

@@ -33,6 +33,16 @@ def register_scorer(name: str) -> Callable[[Scorer], Scorer]:
     return wrap
 
 
+def bn_positions(result: Any) -> dict[tuple[str, int], tuple[str, int]]:
+    """(space, channel) -> (batch_norm node, position) from a ChannelGroups result, for ``bn-scale``."""
+    found: dict[tuple[str, int], tuple[str, int]] = {}
+    for kind, name, extra in result.edits:
+        if kind == "bn":
+            for position, label in enumerate(extra):
+                found.setdefault(label, (name, position))
+    return found
+
+
 def scorer_names() -> list[str]:
     return list(BUILTIN) + sorted(_SCORERS)
 

@@ -19,7 +19,13 @@ Placement rules that keep ranges sane: ``add`` is quantized only as a residual a
 activations of the output's shape (never an add with a constant, such as an attention mask);
 softmax and attention are never quantized; float consumers of a quantized tensor keep reading the
 float value. ``ignore`` takes module paths (prefixes) or node names to leave in float.
-Stats: ``quantized_<kind>`` per op kind, ``activation_quantizers``, ``weight_quantizers``, ``ignored``.
+``precision=auto`` lets the ``sensitivity`` analysis decide per op (quant_precision.py): the most
+sensitive ops stay float (W8A8), or, weight-only with ``weights=int4``, each linear gets int4, int8
+or float, so that the whole model's divergence on the calibration data stays within ``max_drop``
+(in ``metric``'s units: 1 - cosine, KL, relative MSE, or a registered evaluator's score lost);
+``sensitivity`` picks the measurement (sweep) or a cheaper proxy to order the ops by.
+Stats: ``quantized_<kind>`` per op kind, ``activation_quantizers``, ``weight_quantizers``, ``ignored``,
+``kept_float``, ``weights_int4``/``weights_int8`` (weight-only), ``auto_*`` (precision=auto).
 """
 from __future__ import annotations
 
@@ -73,8 +79,17 @@ class QuantizeOptions:
     ignore: tuple[str, ...] = ()
     calib: Literal["minmax", "percentile", "mse", "entropy"] = "percentile"
     percentile: float = 99.99
+    precision: Literal["fixed", "auto"] = "fixed"
+    max_drop: float = 0.001
+    metric: str = "auto"
+    sensitivity: Literal["sweep", "magnitude", "taylor", "fisher", "hessian"] = "sweep"
 
     def __post_init__(self) -> None:
+        from ..analysis.sensitivity_metrics import check_metric
+
+        check_metric(self.metric)
+        if self.max_drop < 0:
+            raise ValueError(f"max_drop must be >= 0, got {self.max_drop}")
         unknown = set(self.ops) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown op kinds {sorted(unknown)}; choose from {sorted(KINDS)}")
@@ -133,24 +148,57 @@ class Quantize(TransformPass):
 
     def run(self, module: Module, analyses: Any, context: PassContext) -> PassResult:
         o = self.options
-        calibration = (CalibrationResult(method="none", source="weight-only") if o.activations == "none" else
-                       analyses.get("calibrate", CalibrationOptions(method=o.calib, percentile=o.percentile)))
-        stats: Counter[str] = Counter()
-        targets: list[tuple[fx.Node, str]] = []
+        calibration = self.calibration(analyses)
+        plan: dict[str, str] = {}
+        auto_stats: dict[str, int | float] = {}
+        if o.precision == "auto":
+            from .quant_precision import choose_precisions
+
+            plan, auto_stats = choose_precisions(self, module, analyses, context, calibration)
+        stats = self.apply(module, calibration, plan)
+        stats.update(auto_stats)
+        return PassResult(changed=any(k.startswith("quantized_") for k in stats), stats=stats)
+
+    def calibration(self, analyses: Any) -> CalibrationResult:
+        o = self.options
+        return (CalibrationResult(method="none", source="weight-only") if o.activations == "none" else
+                analyses.get("calibrate", CalibrationOptions(method=o.calib, percentile=o.percentile)))
+
+    def default_precision(self) -> str:
+        return "int4" if self.options.weights == "int4" else "int8"
+
+    def candidates(self, module: Module) -> list[tuple[fx.Node, str]]:
+        """(node, kind) of every op this configuration would quantize, ``ignore`` aside."""
+        o = self.options
+        found = []
         for node in module.compute_nodes():
             kind = kind_of(node)
             if kind is None or kind not in o.ops:
-                continue
-            if self._ignored(node):
-                stats["ignored"] += 1
                 continue
             if kind == "add" and not activation_inputs(node, kind):
                 continue
             if o.activations == "none" and kind not in ("conv", "linear"):
                 continue  # weight-only: nothing to do for ops without weights
-            targets.append((node, kind))
+            found.append((node, kind))
+        return found
+
+    def apply(self, module: Module, calibration: CalibrationResult, plan: dict[str, str],
+              only: Optional[set[str]] = None) -> dict[str, int | float]:
+        """Quantize the candidates: ``plan`` maps node names to int8 | int4 | float (others take the
+        options' precision); with ``only``, just those nodes (the sensitivity sweep uses this)."""
+        o = self.options
+        stats: Counter[str] = Counter()
+        targets: list[tuple[fx.Node, str, str]] = []
+        for node, kind in self.candidates(module):
+            if only is not None and node.name not in only:
+                continue
+            precision = plan.get(node.name, self.default_precision())
+            if self._ignored(node) or precision == "float":
+                stats["ignored" if self._ignored(node) else "kept_float"] += 1
+                continue
+            targets.append((node, kind, precision))
         quantized: dict[fx.Node, fx.Node] = {}
-        for node, kind in targets:
+        for node, kind, precision in targets:
             inputs = activation_inputs(node, kind) if o.activations != "none" else []
             for source in inputs:
                 for producer in reversed(self._chain(source)):  # the tensor first, then its reshapes
@@ -159,7 +207,7 @@ class Quantize(TransformPass):
                         stats["activation_quantizers"] += 1
                 replacement = quantized[source]
                 node.replace_input_with(source, replacement)
-            if o.weights == "int4":
+            if precision == "int4":
                 if kind != "linear" or not self._int4_weight(module, node):
                     stats["int4_skipped"] += 1
                     continue
@@ -167,10 +215,13 @@ class Quantize(TransformPass):
             elif kind in ("conv", "linear") and self._quantize_weight(module, node):
                 stats["weight_quantizers"] += 1
             node.meta[QUANT] = {"dtype": {"uint8": "u8", "int8": "s8", "none": "f32"}[o.activations],
-                                "weights": "s4" if o.weights == "int4" else "s8",
+                                "weights": "s4" if precision == "int4" else "s8",
                                 "per_channel": o.per_channel, "observer": o.calib}
-            if o.weights == "int4":
+            if precision == "int4":
                 node.meta[QUANT].update({"block_size": o.block_size, "observer": "block absmax"})
+                stats["weights_int4"] += 1
+            elif o.activations == "none":
+                stats["weights_int8"] += 1
             stats[f"quantized_{kind}"] += 1
         for chain_node, fq in quantized.items():  # reshape-like ops between two quantized tensors
             for user in list(chain_node.users):
@@ -178,7 +229,7 @@ class Quantize(TransformPass):
                     user.replace_input_with(chain_node, fq)
         stats_out: dict[str, int | float] = dict(sorted(stats.items()))
         stats_out["calibration_batches"] = calibration.batches
-        return PassResult(changed=bool(targets), stats=stats_out)
+        return stats_out
 
     def _ignored(self, node: fx.Node) -> bool:
         return matches_any(node, self.options.ignore)
