@@ -39,6 +39,8 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load_plugins(plugins: tuple[str, ...]) -> None:
+    from . import demo  # noqa: F401 - registers metric=demo-accuracy before pipelines are parsed
+
     for plugin in plugins:
         load_plugin(plugin)
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..passes.analysis.sensitivity_metrics import register_evaluator
+
 WEIGHTS = os.path.join(os.path.dirname(__file__), "data", "digits_cnn.pt")
 SEED = 0
 
@@ -81,6 +83,15 @@ def load_model(weights: str = WEIGHTS) -> DigitsCNN:
     model = DigitsCNN()
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval()
+
+
+@register_evaluator("demo-accuracy")
+def demo_accuracy(run) -> float:  # noqa: ANN001
+    """``metric=demo-accuracy`` for the sensitivity analysis: top-1 accuracy (percent) on the last 300
+    images of the training split, so decisions never look at the test split the demo reports."""
+    data = load_data()
+    x, y = data.x_train[-300:], data.y_train[-300:]
+    return 100.0 * float((run(x)[0].argmax(-1) == y).float().mean())
 
 
 def accuracy(predict, x: torch.Tensor, y: torch.Tensor, batch: int = 1) -> float:  # noqa: ANN001

@@ -58,7 +58,9 @@ class _Observer(fx.Interpreter):
         return result
 
 
-def _batches(module: Module, data: Any, limit: int) -> tuple[list[Sequence[torch.Tensor]], str]:
+def calibration_batches(module: Module, data: Any, limit: int) -> tuple[list[Sequence[torch.Tensor]], str]:
+    """Up to ``limit`` input tuples from ``data`` (the example inputs when there is none) and a
+    description of where they came from, for the report."""
     if data is None:
         return [module.example_inputs], "example inputs (no calibration data given: pass --calib)"
     batches = []
@@ -81,7 +83,7 @@ class Calibrate(AnalysisPass[CalibrationResult]):
 
     def run(self, module: Module, analyses: Any) -> CalibrationResult:
         context = getattr(analyses, "context", None)
-        batches, source = _batches(module, getattr(context, "calibration", None), self.options.max_batches)
+        batches, source = calibration_batches(module, getattr(context, "calibration", None), self.options.max_batches)
         lows: dict[str, float] = {}
         highs: dict[str, float] = {}
 

@@ -34,7 +34,7 @@ from lepton_ir.registry import register_pass
 
 from ..transforms.prune_scoring import Importance, bn_positions, scorer_names
 from . import sensitivity_cache
-from .calibration import _batches
+from .calibration import calibration_batches
 from .channel_groups import ChannelGroups, Group
 from .sensitivity_metrics import check_metric, evaluator
 from .sensitivity_proxies import ProxyScorer, prune_deltas, quant_deltas
@@ -90,7 +90,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
     def run(self, module: Module, analyses: Any) -> SensitivityResult:
         o = self.options
         context: PassContext = getattr(analyses, "context", None) or PassContext()
-        batches, source = _batches(module, context.calibration, o.max_batches)
+        batches, source = calibration_batches(module, context.calibration, o.max_batches)
         key = sensitivity_cache.fingerprint(module, o, batches)
         result = sensitivity_cache.load(context.cache_dir, module.name, key)
         if result is None:
@@ -119,7 +119,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
             what = ("score lost on evaluator " + o.metric if baseline is not None else
                     "measured: output divergence of a copy with only that layer compressed")
         else:
-            targets = {t for _, _, _, deltas, _ in settings for t in (deltas() or {})}
+            targets = {t for _, _, _, deltas in settings for t in (deltas() or {})}
             scorer = ProxyScorer(module, batches, o.metric, o.method, targets, o.samples, seed)
             kinds, baseline = scorer.kinds, None
             what = (f"proxy '{o.method}' (sensitivity_proxies.py): weights only, activation quantization and "
@@ -129,7 +129,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
                                    note=f"{what}; data: {source}")
         entries: dict[tuple[str, str], SensitivityEntry] = {}
         bar = tqdm(settings, desc=f"sensitivity ({o.method})", disable=None, leave=False)
-        for entry, setting, trial, deltas, _ in bar:
+        for entry, setting, trial, deltas in bar:
             entries.setdefault((entry.kind, entry.name), entry)
             if o.method == "sweep":
                 candidate = trial()
@@ -148,7 +148,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
         return result
 
     def _settings(self, module: Module, analyses: Any, batches: list) -> list[tuple]:
-        """(entry, setting, build trial copy, weight deltas, label) for everything to measure."""
+        """(entry, setting, build the trial copy, compute the weight deltas) for everything to measure."""
         o = self.options
         cost = analyses.get("cost").nodes
         settings: list[tuple] = []
@@ -167,7 +167,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
                     removed = removed_labels(group, order, removal_count(len(group.units), ratio))
                     settings.append((entry, f"{ratio:g}",
                                      lambda r=removed: pruned_copy(module, groups, r),
-                                     lambda r=removed: prune_deltas(module, r), group.id))
+                                     lambda r=removed: prune_deltas(module, r)))
         if o.quantize:
             from ..transforms.quantize import Quantize, QuantizeOptions
 
@@ -188,7 +188,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
                                      lambda n=node.name, p=precision, q=quantizer, c=calib:
                                      quantized_copy(module, q, c, n, p),
                                      lambda n=node, p=precision, k=kind: quant_deltas(module, n, p)
-                                     if k in ("conv", "linear") else None, None))
+                                     if k in ("conv", "linear") else None))
         return settings
 
     def _prunable(self, module: Module, groups: ChannelGroups) -> list[Group]:

@@ -26,11 +26,6 @@ class SensitivityEntry:
     def at(self, setting: str) -> Optional[float]:
         return self.values.get(setting)
 
-    def curve(self) -> list[tuple[float, float]]:
-        """Pruning: (ratio, sensitivity) points sorted by ratio, starting at (0, 0)."""
-        points = sorted((float(k), v) for k, v in self.values.items())
-        return [(0.0, 0.0)] + points
-
 
 @dataclass
 class SensitivityResult:

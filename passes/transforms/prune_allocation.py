@@ -26,7 +26,7 @@ from lepton_ir.module import Module
 from ..analysis.channel_groups import ChannelGroups, Group, Label
 from ..analysis.cost import CostResult
 from ..analysis.sensitivity_result import SensitivityEntry
-from ..analysis.sensitivity_trials import removed_labels
+from ..analysis.sensitivity_trials import removal_count, removed_labels
 
 CORRECTIONS = 8
 GRID = 16  # at most this many removal counts per group (per 100% of its units)
@@ -40,11 +40,18 @@ class GroupChoice:
     counts: list[int] = field(default_factory=list)  # allowed numbers of removed units, ascending
     chosen: int = 0
 
+    def points(self) -> list[tuple[int, float]]:
+        """(units removed, sensitivity): each measured ratio at the unit count the sweep really removed
+        (a quarter of a 2-unit group is one unit, half of it), made monotone (a dip is noise)."""
+        n = len(self.group.units)
+        measured = sorted((removal_count(n, float(r)), v) for r, v in self.curve.values.items())
+        counts = [0] + [c for c, _ in measured]
+        values = np.maximum.accumulate([0.0] + [v for _, v in measured])
+        return list(zip(counts, values.tolist()))
+
     def sensitivity(self, count: int) -> float:
-        points = self.curve.curve()
-        xs = [x for x, _ in points]
-        ys = np.maximum.accumulate([y for _, y in points])  # monotone: a measured dip is noise
-        return float(np.interp(count / len(self.group.units), xs, ys))
+        points = self.points()
+        return float(np.interp(count, [c for c, _ in points], [v for _, v in points]))
 
 
 @dataclass
@@ -122,8 +129,8 @@ def allocate(module: Module, cost: CostResult, groups: ChannelGroups, choices: l
     model = CostModel(module, cost, groups, kind)
     tables = []
     for c in choices:
-        ratios = [float(k) for k in c.curve.values]
-        c.counts = allowed_counts(len(c.group.units), max(ratios), round_to)
+        units = len(c.group.units)
+        c.counts = allowed_counts(units, max(count for count, _ in c.points()) / units, round_to)
         tables.append(model.prefix(c.group, c.order))
     removed = np.zeros(len(model.totals))
     target = goal

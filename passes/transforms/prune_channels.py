@@ -126,6 +126,7 @@ class PruneChannels(TransformPass):
 
     def _by_sensitivity(self, module: Module, analyses: Any, context: PassContext, kind: str,
                         goal: float) -> PassResult:
+        from ..analysis.calibration import calibration_batches
         from ..analysis.sensitivity import SensitivityOptions
 
         o = self.options
@@ -136,8 +137,9 @@ class PruneChannels(TransformPass):
         sensitivity = analyses.get("sensitivity", SensitivityOptions(
             method=o.sensitivity, metric=o.metric, quantize=False, ratios=o.ratios, criterion=o.criterion,
             ignore=o.ignore))
-        importance = Importance(module, o.criterion, bn_positions(result),
-                                list(context.calibration) if context.calibration else None)
+        # the same data the sweep ranked units on, so its curves describe the units removed here
+        batches, _ = calibration_batches(module, context.calibration, SensitivityOptions.max_batches)
+        importance = Importance(module, o.criterion, bn_positions(result), [tuple(b) for b in batches])
         choices = []
         for g in groups:
             curve = sensitivity.for_group(g.spaces)

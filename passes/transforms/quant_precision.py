@@ -19,7 +19,7 @@ from typing import Any, Callable
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext
 
-from ..analysis.calibration import CalibrationResult, _batches
+from ..analysis.calibration import CalibrationResult, calibration_batches
 from ..analysis.sensitivity_trials import TrialScorer
 
 
@@ -34,7 +34,7 @@ def choose_precisions(quantizer: Any, module: Module, analyses: Any, context: Pa
         method=o.sensitivity, metric=o.metric, prune=False, precisions=precisions, activations=o.activations,
         calib=o.calib, ops=o.ops, ignore=o.ignore))
     names = [n.name for n, _ in quantizer.candidates(module) if not quantizer._ignored(n)]
-    batches, _ = _batches(module, context.calibration, 8)
+    batches, _ = calibration_batches(module, context.calibration, SensitivityOptions.max_batches)
     scorer = TrialScorer(module, batches, o.metric)
     measured: dict[frozenset, float] = {}
 
