@@ -14,12 +14,13 @@ import tempfile
 
 import torch
 from onnxruntime.quantization import quantize_dynamic
-from transformers import BertConfig, BertModel
 
 import lepton_ir
 from lepton_ir.backends.onnx import run_session, session
 from lepton_ir.backends.onnx_kernels import kernel_counts
 from lepton_ir.tools.latency import interleaved_medians
+
+from bert_workload import Batches, encoder, sentence_embeddings
 
 
 def main() -> None:
@@ -27,18 +28,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
-    model = BertModel(config).eval()
-    generator = torch.Generator().manual_seed(0)
-
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.randint(1000, 30000, (8, 32), generator=generator)
-        mask = torch.ones(8, 32, dtype=torch.long)
-        for i, length in enumerate(torch.randint(8, 33, (8,), generator=generator)):
-            mask[i, length:] = 0
-        return ids, mask
-
+    model = encoder()
+    batch = Batches()
     ids, mask = batch()
     ir = lepton_ir.trace(model, (ids,), {"attention_mask": mask}, name="bert")
     calibration, held_out = [batch() for _ in range(16)], [batch() for _ in range(8)]
@@ -51,9 +42,7 @@ def main() -> None:
     sessions = {k: session(p, spin=False) for k, p in paths.items()}
 
     def embed(sess, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        hidden = run_session(sess, ir, (ids, mask))[0].double()
-        m = mask.unsqueeze(-1).double()
-        return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+        return sentence_embeddings(run_session(sess, ir, (ids, mask))[0], mask)
 
     feed = {i.name: t.numpy() for i, t in zip(sessions["ort-fp32"].get_inputs(), (ids, mask))}
     medians = interleaved_medians({k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()}, rounds=args.rounds)

@@ -20,12 +20,13 @@ import tempfile
 import time
 
 import torch
-from transformers import BertConfig, BertModel
 
 import lepton_ir
 from lepton_ir.backends.onnx import run_session, session
 from lepton_ir.backends.onnx_kernels import kernel_counts
 from lepton_ir.tools.latency import interleaved_medians
+
+from bert_workload import HIDDEN, Batches, encoder, sentence_embeddings
 
 
 def main() -> None:
@@ -34,22 +35,8 @@ def main() -> None:
     parser.add_argument("--outliers", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
-    model = BertModel(config).eval()
-    if args.outliers:
-        with torch.no_grad():
-            for layer in model.encoder.layer:
-                layer.output.LayerNorm.weight[[77, 300]] = 40.0
-    generator = torch.Generator().manual_seed(0)
-
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.randint(1000, 30000, (8, 32), generator=generator)
-        mask = torch.ones(8, 32, dtype=torch.long)
-        for i, length in enumerate(torch.randint(8, 33, (8,), generator=generator)):
-            mask[i, length:] = 0
-        return ids, mask
-
+    model = encoder(outliers=bool(args.outliers))
+    batch = Batches()
     ids, mask = batch()
     ir = lepton_ir.trace(model, (ids,), {"attention_mask": mask}, name="bert")
     calibration, held_out = [batch() for _ in range(8)], [batch() for _ in range(8)]
@@ -69,8 +56,7 @@ def main() -> None:
 
     def outputs(sess, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
         hidden = run_session(sess, ir, (ids, mask))[0].double()
-        m = mask.unsqueeze(-1).double()
-        return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1), hidden
+        return sentence_embeddings(hidden, mask), hidden
 
     feed = {i.name: t.numpy() for i, t in zip(sessions["ort-fp32"].get_inputs(), (ids, mask))}
     medians = interleaved_medians({k: (lambda s=s: s.run(None, feed)) for k, s in sessions.items()}, rounds=args.rounds)
@@ -84,7 +70,7 @@ def main() -> None:
         for b in held_out:
             (e, h), (e0, h0) = outputs(sess, *b), outputs(sessions["ort-fp32"], *b)
             sentence = min(sentence, float((e * e0).sum(-1).min()))
-            token = min(token, float(torch.nn.functional.cosine_similarity(h.reshape(-1, 384), h0.reshape(-1, 384)).min()))
+            token = min(token, float(torch.nn.functional.cosine_similarity(h.reshape(-1, HIDDEN), h0.reshape(-1, HIDDEN)).min()))
         kernels = kernel_counts(paths[key])
         text = ", ".join(f"{op} {n}" for op, n in kernels["integer"].items()) or "-"
         text += " | float: " + (", ".join(f"{op} {n}" for op, n in kernels["float"].items()) or "-")

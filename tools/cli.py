@@ -19,6 +19,7 @@ from lepton_ir.presets import PRESETS
 from lepton_ir.report import format_pass_table, format_summary
 
 from .model_source import load_plugin, load_source
+from .sensitivity_cli import echo_sensitivity, inspect_sensitivity
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,7 +140,7 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
     report = result.report
     click.echo(format_pass_table(report) if report.passes else "no passes run")
     click.echo(format_summary(report))
-    _echo_sensitivity(report.extra, sensitivity_plot)
+    echo_sensitivity(report.extra, sensitivity_plot)
     path = output or os.path.join("lepton-out", f"{ir.name}{EXTENSIONS[target]}")
     artifact = get_backend(target).lower(result.module, path, verify=not no_verify)
     report.target, report.output, report.verification = target, path, artifact.verification
@@ -174,25 +175,6 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
         with open(report_path, "w") as fh:
             fh.write(report.to_json())
         click.echo(f"report: {report_path}")
-
-
-def _echo_sensitivity(extra: dict, plot: str | None) -> None:
-    """Sensitivity tables and the decisions made from them, when the pipeline measured any."""
-    from .sensitivity_table import format_decisions, format_sensitivity
-
-    for result in extra.get("sensitivity", []):
-        click.echo(format_sensitivity(result, top=25))
-    decisions = format_decisions(extra)
-    if decisions:
-        click.echo(decisions)
-    if plot:
-        if not extra.get("sensitivity"):
-            raise click.UsageError("--sensitivity-plot: no sensitivity was measured in this pipeline "
-                                   "(add 'sensitivity', -O3, allocate=sensitivity or precision=auto)")
-        from .sensitivity_plot import write_plot
-
-        write_plot(extra["sensitivity"][-1], plot)
-        click.echo(f"sensitivity plot: {plot}")
 
 
 def _write_html_report(out: str, report, before, after, source, target: str, path: str) -> None:  # noqa: ANN001
@@ -322,7 +304,7 @@ def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None,
     if plot and not sensitivity:
         raise click.UsageError("--plot draws a sensitivity result: add --sensitivity")
     if sensitivity:
-        _inspect_sensitivity(ir, sensitivity_options, calib, plot, cache_dir, as_json)
+        inspect_sensitivity(ir, sensitivity_options, calib, plot, cache_dir, as_json)
         return
     if prune_groups:
         groups = groups_rows(ir, AnalysisManager(ir).get("channel-groups"))
@@ -333,42 +315,6 @@ def inspect_cmd(model: str, input_shapes: tuple[str, ...], pipeline: str | None,
         click.echo(json.dumps({"model": ir.name, "nodes": rows, "totals": totals}, indent=2, default=str))
     else:
         click.echo(format_inspect(ir.name, rows, totals))
-
-
-def _inspect_sensitivity(ir, options: str, calib: str | None, plot: str | None, cache_dir: str | None,  # noqa: ANN001
-                         as_json: bool) -> None:
-    from lepton_ir.analysis_manager import AnalysisManager
-    from lepton_ir.pass_base import PassContext
-    from lepton_ir.pipeline import parse_pipeline
-
-    from .calibration import load_calibration
-    from .sensitivity_table import format_sensitivity
-
-    step = parse_pipeline(f"sensitivity{{{options}}}" if options.strip() else "sensitivity").items[0]
-    context = PassContext(calibration=load_calibration(calib, ir) if calib else None, cache_dir=cache_dir)
-    result = AnalysisManager(ir, context).get(step.instance).to_dict()
-    output: dict = {"model": ir.name, "sensitivity": result}
-    if plot:
-        from .sensitivity_plot import write_plot
-        from .tradeoff import tradeoff
-
-        curve = None
-        if any(e["kind"] == "prune" for e in result["entries"]):
-            curve = tradeoff(ir, context.calibration, metric=step.instance.options.metric, cache_dir=cache_dir,
-                             criterion=step.instance.options.criterion)
-            output["tradeoff"] = curve
-        write_plot(result, plot, curve)
-    if as_json:
-        click.echo(json.dumps(output, indent=2))
-        return
-    click.echo(format_sensitivity(result))
-    for key in ("sensitivity", "uniform"):
-        points = output.get("tradeoff", {}).get(key, [])
-        if points:
-            text = ", ".join(f"{p['macs']:.2f}x: {p['value']:.3g}" for p in points)
-            click.echo(f"trade-off ({'sensitivity allocation' if key == 'sensitivity' else 'uniform ratio'}): {text}")
-    if plot:
-        click.echo(f"plot: {plot}")
 
 
 @cli.command("graph")

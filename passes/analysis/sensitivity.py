@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
 from tqdm import tqdm
 
 from lepton_ir.metadata import SENSITIVITY, matches_any, module_path
