@@ -37,8 +37,10 @@ def main() -> None:
         start = time.perf_counter()
         result = lepton_ir.PassManager(pipeline, calibration=calibration).run(ir)
         seconds = time.perf_counter() - start
-        ratios = result.report.extra.get("prune_allocation", [{"groups": []}])[0]["groups"]
-        text = " ".join(f"{g['group']}:{g['ratio']:.2f}" for g in ratios)
+        plan = result.report.extra.get("prune_allocation", [{"groups": []}])[0]
+        text = " ".join(f"{g['group']}:{g['ratio']:.2f}" for g in plan["groups"])
+        if "predicted" in plan:
+            text += f"  (summed {plan['predicted']:.3g}, measured {plan['measured']:.3g})"
         return result.report.after.macs / result.report.before.macs, accuracy(result.module), seconds, text
 
     print(f"demo digits CNN, -O1 first: {accuracy(ir):.2f}% on the test split; MAC budget {args.budget}x; "

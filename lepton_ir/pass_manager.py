@@ -87,7 +87,7 @@ class PassManager:
         )
         report.extra.update(self.context.report_extra)
         if state.warnings:
-            report.extra["warnings"] = state.warnings
+            report.extra.setdefault("warnings", []).extend(state.warnings)
         if self.instrumentation.time_passes:
             out = self.instrumentation._out()
             out.write(format_pass_table(report) + "\n")

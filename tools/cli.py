@@ -140,6 +140,8 @@ def compile_cmd(model: str, opt_level: str | None, pipeline: str | None, target:
     report = result.report
     click.echo(format_pass_table(report) if report.passes else "no passes run")
     click.echo(format_summary(report))
+    for warning in report.extra.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     echo_sensitivity(report.extra, sensitivity_plot)
     path = output or os.path.join("lepton-out", f"{ir.name}{EXTENSIONS[target]}")
     artifact = get_backend(target).lower(result.module, path, verify=not no_verify)

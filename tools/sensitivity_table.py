@@ -55,7 +55,8 @@ def format_decisions(extra: dict[str, Any]) -> str:
     """What ``allocate=sensitivity`` and ``precision=auto`` chose, from a run's report extras."""
     lines = []
     for plan in extra.get("prune_allocation", []):
-        lines.append(f"prune-channels allocate=sensitivity ({plan['target']}, {plan['method']}):")
+        lines.append(f"prune-channels allocate=sensitivity ({plan['target']}, {plan['method']}): summed sensitivity "
+                     f"{plan['predicted']:.3g}, measured on the whole pruned model {plan['measured']:.3g}")
         lines += [f"  {g['group']:<16} {g['removed']:>4}/{g['units']:<4} units removed (ratio {g['ratio']:.3f}, "
                   f"sensitivity {g['sensitivity']:.3g})" for g in plan["groups"]]
     for choice in extra.get("quantize_auto", []):

@@ -17,9 +17,13 @@ Options:
                     per-group ratios chosen from the ``sensitivity`` analysis' measured curves (at
                     ``ratios``, measured with ``sensitivity`` = sweep or a proxy, in ``metric``) so the
                     budget is met with the least summed sensitivity (prune_allocation.py); the
-                    report's ``prune_allocation`` lists the ratio chosen per group
+                    report's ``prune_allocation`` lists the ratio chosen per group, the predicted
+                    (summed) and the measured whole-model sensitivity; ``best_effort`` prunes as far
+                    as the measured ratios go when the budget is out of reach (a report warning)
+                    instead of failing
 Stats: ``groups_pruned``, ``groups_excluded``, ``units_removed``, ``channels_removed``, ``steps``,
-``macs_kept``/``params_kept`` with a target, ``predicted_sensitivity`` with allocate=sensitivity.
+``macs_kept``/``params_kept`` with a target, ``predicted_sensitivity`` and ``measured_sensitivity``
+with allocate=sensitivity.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class PruneChannelsOptions:
     sensitivity: Literal["sweep", "magnitude", "taylor", "fisher", "hessian"] = "sweep"
     metric: str = "auto"
     ratios: tuple[float, ...] = (0.25, 0.5, 0.75)
+    best_effort: bool = False
 
     def __post_init__(self) -> None:
         from ..analysis.sensitivity import SensitivityOptions
@@ -128,6 +133,7 @@ class PruneChannels(TransformPass):
                         goal: float) -> PassResult:
         from ..analysis.calibration import calibration_batches
         from ..analysis.sensitivity import SensitivityOptions
+        from ..analysis.sensitivity_trials import TrialScorer
 
         o = self.options
         original = self._measure(analyses, kind)
@@ -156,20 +162,28 @@ class PruneChannels(TransformPass):
 
         plan = allocate(module, analyses.get("cost"), result, choices, kind, goal, o.round_to, measure)
         if not plan.reached:
-            raise PassError(
-                f"allocate=sensitivity cannot reach {kind} {goal / original:.3f}x: at the largest "
-                f"measured ratio ({max(o.ratios):g}) per group it keeps {plan.measured / original:.3f}x; add a larger "
-                f"ratio (ratios=[...,0.9]) or relax the target", pass_name=self.name)
+            problem = (f"allocate=sensitivity cannot reach {kind} {goal / original:.3f}x: at the largest measured "
+                       f"ratio ({max(o.ratios):g}) per group it keeps {plan.measured / original:.3f}x")
+            if not o.best_effort:
+                raise PassError(f"{problem}; add a larger ratio (ratios=[...,0.9]) or relax the target",
+                                pass_name=self.name)
+            context.report_extra.setdefault("warnings", []).append(f"prune-channels: {problem} (best_effort: kept that)")
+        before_pruning = module.clone() if plan.removed else None
         if plan.removed:
             apply_pruning(module, result, plan.removed)
+            module.recompile()
             analyses.invalidate()
         chosen = [c for c in choices if c.chosen]
         totals.update(groups_pruned=len(chosen), units_removed=sum(c.chosen for c in chosen),
                       channels_removed=len(plan.removed))
         totals[f"{kind}_kept"] = round(self._measure(analyses, kind) / original, 4)
         totals["predicted_sensitivity"] = sum(c.sensitivity(c.chosen) for c in choices)
+        # the sum of single-group values assumes groups do not interact: measure the whole pruned model
+        measured = TrialScorer(before_pruning, batches, o.metric)(module) if before_pruning is not None else 0.0
+        totals["measured_sensitivity"] = measured
         context.report_extra.setdefault("prune_allocation", []).append(
-            {"target": f"{kind} {goal / original:g}", "method": sensitivity.method, "metric": sensitivity.metric,
+            {"target": f"{kind} {goal / original:g}", "reached": plan.reached, "method": sensitivity.method,
+             "metric": sensitivity.metric, "predicted": totals["predicted_sensitivity"], "measured": measured,
              "groups": plan.summary()})
         return PassResult(changed=bool(plan.removed), stats=totals)
 

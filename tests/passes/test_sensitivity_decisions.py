@@ -27,14 +27,20 @@ def test_allocation_meets_the_budget_prunes_the_insensitive_group_and_beats_unif
     uniform = lepton_ir.PassManager("prune-channels{ratio=0.375}").run(ir)
     assert uniform.report.after.macs <= run.report.before.macs * 0.66
     assert _divergence(run.module, ir, batches) < 0.5 * _divergence(uniform.module, ir, batches)
-    # the predicted sensitivity is the sum of the chosen points on the measured curves
+    # the predicted sensitivity is the sum of the chosen points on the measured curves; the measured
+    # one is the whole pruned model's divergence on the same batches
     assert row.stats["predicted_sensitivity"] == pytest.approx(sum(g["sensitivity"] for g in chosen.values()))
+    assert row.stats["measured_sensitivity"] == pytest.approx(_divergence(run.module, ir, batches), rel=1e-6)
 
 
 def test_allocation_says_when_the_budget_is_out_of_reach_and_needs_a_budget():
     ir = trace(TwoBranch(), torch.randn(2, 3, 6, 6))
     with pytest.raises(PassError, match=r"cannot reach macs 0\.100x.*ratios=\[\.\.\.,0\.9\]"):
         lepton_ir.PassManager("prune-channels{target_macs=0.1,allocate=sensitivity}").run(ir)
+    best = lepton_ir.PassManager("prune-channels{target_macs=0.1,allocate=sensitivity,best_effort=true}").run(ir)
+    assert 0.1 < best.report.passes[-1].stats["macs_kept"] < 0.5
+    assert best.report.extra["prune_allocation"][0]["reached"] is False
+    assert any("cannot reach macs 0.100x" in w for w in best.report.extra["warnings"])
     with pytest.raises(PipelineSyntaxError, match="needs a budget"):
         lepton_ir.PassManager("prune-channels{allocate=sensitivity}")
     with pytest.raises(PipelineSyntaxError, match="iterative_steps must be 1"):

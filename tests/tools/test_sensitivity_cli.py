@@ -72,5 +72,8 @@ def test_usage_errors_name_the_fix(tmp_path):
     assert r.returncode != 0 and "add --sensitivity" in r.stderr
     r = lepton("compile", "demo", "--sensitivity-plot", "x.png", cwd=str(tmp_path))
     assert r.returncode != 0 and "no sensitivity was measured" in r.stderr
+    r = lepton("compile", "demo", "--pipeline", "prune-channels{target_macs=0.05,allocate=sensitivity,best_effort=true}",
+               cwd=str(tmp_path))
+    assert r.returncode == 0 and "warning: prune-channels: allocate=sensitivity cannot reach macs 0.050x" in r.stderr
     r = lepton("inspect", "demo", "--sensitivity", "--sensitivity-options", "method=hutchinson", cwd=str(tmp_path))
     assert r.returncode != 0 and "method" in r.stderr and "hessian" in r.stderr and "Traceback" not in r.stderr
