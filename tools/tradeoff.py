@@ -11,7 +11,7 @@ from lepton_ir.errors import PassError
 from lepton_ir.module import Module
 from lepton_ir.pass_manager import PassManager
 
-from ..passes.analysis.calibration import calibration_batches
+from ..passes.analysis.sensitivity import SensitivityOptions, sensitivity_batches
 from ..passes.analysis.sensitivity_trials import TrialScorer
 
 BUDGETS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
@@ -26,7 +26,7 @@ def tradeoff(ir: Module, calibration: Optional[Sequence[tuple[torch.Tensor, ...]
     With an evaluator metric ``value`` is the candidate's score (higher is better), else the
     divergence from the unpruned model (lower is better); ``higher_is_better`` says which.
     """
-    batches, _ = calibration_batches(ir, calibration, 8)
+    batches, _ = sensitivity_batches(ir, calibration, SensitivityOptions.max_samples)
     scorer = TrialScorer(ir, batches, metric)
 
     def point(pipeline: str) -> Optional[dict[str, float]]:

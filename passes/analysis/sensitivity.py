@@ -58,8 +58,8 @@ class SensitivityOptions:
     calib: Literal["minmax", "percentile", "mse", "entropy"] = "percentile"
     ops: tuple[str, ...] = ("conv", "linear", "matmul", "add", "pool", "cat")
     ignore: tuple[str, ...] = ()
-    max_batches: int = 8
-    samples: int = 4
+    max_samples: int = 64
+    probes: int = 4
 
     def __post_init__(self) -> None:
         check_metric(self.metric)
@@ -72,10 +72,18 @@ class SensitivityOptions:
             raise ValueError(f"unknown precisions {sorted(unknown)}; choose from {list(PRECISIONS)}")
         if self.criterion not in scorer_names():
             raise ValueError(f"unknown criterion '{self.criterion}' (known: {', '.join(scorer_names())})")
-        if self.max_batches < 1 or self.samples < 1:
-            raise ValueError("max_batches and samples must be >= 1")
+        if self.max_samples < 1 or self.probes < 1:
+            raise ValueError("max_samples and probes must be >= 1")
         if not (self.prune or self.quantize):
             raise ValueError("nothing to measure: prune and quantize are both false")
+
+
+def sensitivity_batches(module: Module, data: Any, max_samples: int) -> tuple[list, str]:
+    """Calibration batches until they hold ``max_samples`` samples (first dimension) in all: a
+    divergence over a handful of inputs is noise, and batch-1 data would otherwise give only a few."""
+    first = calibration_batches(module, data, 1)
+    size = first[0][0][0].shape[0] if first[0][0] and first[0][0][0].dim() else 1
+    return calibration_batches(module, data, max(1, -(-max_samples // max(size, 1))))
 
 
 @register_pass
@@ -89,7 +97,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
     def run(self, module: Module, analyses: Any) -> SensitivityResult:
         o = self.options
         context: PassContext = getattr(analyses, "context", None) or PassContext()
-        batches, source = calibration_batches(module, context.calibration, o.max_batches)
+        batches, source = sensitivity_batches(module, context.calibration, o.max_samples)
         key = sensitivity_cache.fingerprint(module, o, batches)
         result = sensitivity_cache.load(context.cache_dir, module.name, key)
         if result is None:
@@ -119,7 +127,7 @@ class Sensitivity(AnalysisPass[SensitivityResult]):
                     "measured: output divergence of a copy with only that layer compressed")
         else:
             targets = {t for _, _, _, deltas in settings for t in (deltas() or {})}
-            scorer = ProxyScorer(module, batches, o.metric, o.method, targets, o.samples, seed)
+            scorer = ProxyScorer(module, batches, o.metric, o.method, targets, o.probes, seed)
             kinds, baseline = scorer.kinds, None
             what = (f"proxy '{o.method}' (sensitivity_proxies.py): weights only, activation quantization and "
                     "ops without weights are not measured")

@@ -131,8 +131,7 @@ class PruneChannels(TransformPass):
 
     def _by_sensitivity(self, module: Module, analyses: Any, context: PassContext, kind: str,
                         goal: float) -> PassResult:
-        from ..analysis.calibration import calibration_batches
-        from ..analysis.sensitivity import SensitivityOptions
+        from ..analysis.sensitivity import SensitivityOptions, sensitivity_batches
         from ..analysis.sensitivity_trials import TrialScorer
 
         o = self.options
@@ -144,7 +143,7 @@ class PruneChannels(TransformPass):
             method=o.sensitivity, metric=o.metric, quantize=False, ratios=o.ratios, criterion=o.criterion,
             ignore=o.ignore))
         # the same data the sweep ranked units on, so its curves describe the units removed here
-        batches, _ = calibration_batches(module, context.calibration, SensitivityOptions.max_batches)
+        batches, _ = sensitivity_batches(module, context.calibration, SensitivityOptions.max_samples)
         importance = Importance(module, o.criterion, bn_positions(result), [tuple(b) for b in batches])
         choices = []
         for g in groups:

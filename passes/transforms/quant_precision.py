@@ -19,13 +19,13 @@ from typing import Any, Callable
 from lepton_ir.module import Module
 from lepton_ir.pass_base import PassContext
 
-from ..analysis.calibration import CalibrationResult, calibration_batches
+from ..analysis.calibration import CalibrationResult
 from ..analysis.sensitivity_trials import TrialScorer
 
 
 def choose_precisions(quantizer: Any, module: Module, analyses: Any, context: PassContext,
                       calibration: CalibrationResult) -> tuple[dict[str, str], dict[str, int | float]]:
-    from ..analysis.sensitivity import SensitivityOptions
+    from ..analysis.sensitivity import SensitivityOptions, sensitivity_batches
 
     o = quantizer.options
     int4 = o.weights == "int4"
@@ -34,7 +34,7 @@ def choose_precisions(quantizer: Any, module: Module, analyses: Any, context: Pa
         method=o.sensitivity, metric=o.metric, prune=False, precisions=precisions, activations=o.activations,
         calib=o.calib, ops=o.ops, ignore=o.ignore))
     names = [n.name for n, _ in quantizer.candidates(module) if not quantizer._ignored(n)]
-    batches, _ = calibration_batches(module, context.calibration, SensitivityOptions.max_batches)
+    batches, _ = sensitivity_batches(module, context.calibration, SensitivityOptions.max_samples)
     scorer = TrialScorer(module, batches, o.metric)
     measured: dict[frozenset, float] = {}
 
