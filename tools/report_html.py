@@ -9,6 +9,7 @@ from lepton_ir.report import Report, format_count
 
 from .graph_html import default_collapsed, graph_fragment, page
 from .graph_view import graph_view
+from .sensitivity_table import format_decisions
 
 
 def _table(header: list[str], rows: list[list[Any]], css: str = "") -> str:
@@ -96,6 +97,9 @@ def render_report(report: Report, before: Module, after: Module, *, kernels: Opt
         parts.append(_sensitivity_svg(_headline_values(result)))
     if not results:
         parts.append("<p>not computed (no sensitivity analysis in this pipeline)</p>")
+    decisions = format_decisions(report.extra)
+    if decisions:
+        parts.append(f"<pre>{html.escape(decisions)}</pre>")
     view_before, view_after = graph_view(before), graph_view(after)
     parts += ["<h2>Graph before</h2>", graph_fragment(view_before, default_collapsed(view_before)),
               "<h2>Graph after</h2>", graph_fragment(view_after, default_collapsed(view_after))]

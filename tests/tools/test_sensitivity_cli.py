@@ -77,3 +77,12 @@ def test_usage_errors_name_the_fix(tmp_path):
     assert r.returncode == 0 and "warning: prune-channels: allocate=sensitivity cannot reach macs 0.050x" in r.stderr
     r = lepton("inspect", "demo", "--sensitivity", "--sensitivity-options", "method=hutchinson", cwd=str(tmp_path))
     assert r.returncode != 0 and "method" in r.stderr and "hessian" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_html_report_shows_sensitivity_and_decisions(tmp_path):
+    _ok("compile", "demo", "--pipeline", "-O1,quantize{precision=auto}", "--calib", "demo", "--report-html", "r.html",
+        cwd=str(tmp_path))
+    page = (tmp_path / "r.html").read_text()
+    section = page[page.index("<h2>Sensitivity</h2>"):page.index("<h2>Graph before</h2>")]
+    assert '<svg class="sensitivity"' in section and "quantize conv2d_1 @int8" in section
+    assert "quantize precision=auto (max_drop 0.001, sweep): whole-model divergence" in section
