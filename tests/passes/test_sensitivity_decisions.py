@@ -113,3 +113,14 @@ def test_precision_auto_picks_int8_or_int4_per_layer_and_lowers_to_onnx(tmp_path
 
     # ONNX Runtime runs both int4 and int8 weight-only matmuls as MatMulNBits (bits 4 and 8)
     assert kernel_counts(str(tmp_path / "m.onnx"))["integer"].get("MatMulNBits") == 3
+
+
+def test_allocation_keeps_round_to_multiples():
+    ir = trace(TwoBranch(), torch.randn(2, 3, 6, 6))
+    run = lepton_ir.PassManager("prune-channels{target_macs=0.6,allocate=sensitivity,round_to=4}",
+                                calibration=_data()).run(ir)
+    groups = run.report.extra["prune_allocation"][0]["groups"]
+    assert all((g["units"] - g["removed"]) % 4 == 0 for g in groups) and any(g["removed"] for g in groups)
+    convs = [n for n in run.module.compute_nodes() if "conv2d" in str(n.target)]
+    assert all(run.module.constant(n.args[1]).shape[0] % 4 == 0 for n in convs)
+    assert run.report.passes[-1].stats["macs_kept"] <= 0.6 * 1.005
