@@ -33,7 +33,7 @@ def choose_precisions(quantizer: Any, module: Module, analyses: Any, context: Pa
     sensitivity = analyses.get("sensitivity", SensitivityOptions(
         method=o.sensitivity, metric=o.metric, prune=False, precisions=precisions, activations=o.activations,
         calib=o.calib, ops=o.ops, ignore=o.ignore))
-    names = [n.name for n, _ in quantizer.candidates(module) if not quantizer._ignored(n)]
+    names = [n.name for n, _ in quantizer.candidates(module) if not quantizer.is_ignored(n)]
     batches, _ = sensitivity_batches(module, context.calibration, SensitivityOptions.max_samples)
     scorer = TrialScorer(module, batches, o.metric)
     measured: dict[frozenset, float] = {}
@@ -53,8 +53,10 @@ def choose_precisions(quantizer: Any, module: Module, analyses: Any, context: Pa
         return sorted(names, key=lambda n: (-(value[n] if value[n] is not None else float("inf")), names.index(n)))
 
     if int4:
-        order4 = ranked("int4")
-        plan = _smallest(len(order4), lambda k: {n: "int8" for n in order4[:k]}, divergence, o.max_drop)
+        # layers int4 cannot take (convs, widths not divisible by the block) go int8 from the start
+        fixed = {n: "int8" for n in names if sensitivity.for_op(n) is None or sensitivity.for_op(n).at("int4") is None}
+        order4 = [n for n in ranked("int4") if n not in fixed]
+        plan = _smallest(len(order4), lambda k: {**fixed, **{n: "int8" for n in order4[:k]}}, divergence, o.max_drop)
         if plan is None:
             base = {n: "int8" for n in names}
             order8 = ranked("int8")

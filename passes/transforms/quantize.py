@@ -193,8 +193,8 @@ class Quantize(TransformPass):
             if only is not None and node.name not in only:
                 continue
             precision = plan.get(node.name, self.default_precision())
-            if self._ignored(node) or precision == "float":
-                stats["ignored" if self._ignored(node) else "kept_float"] += 1
+            if self.is_ignored(node) or precision == "float":
+                stats["ignored" if self.is_ignored(node) else "kept_float"] += 1
                 continue
             targets.append((node, kind, precision))
         quantized: dict[fx.Node, fx.Node] = {}
@@ -231,7 +231,7 @@ class Quantize(TransformPass):
         stats_out["calibration_batches"] = calibration.batches
         return stats_out
 
-    def _ignored(self, node: fx.Node) -> bool:
+    def is_ignored(self, node: fx.Node) -> bool:
         return matches_any(node, self.options.ignore)
 
     def _chain(self, source: fx.Node) -> list[fx.Node]:

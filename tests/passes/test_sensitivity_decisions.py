@@ -124,3 +124,13 @@ def test_allocation_keeps_round_to_multiples():
     convs = [n for n in run.module.compute_nodes() if "conv2d" in str(n.target)]
     assert all(run.module.constant(n.args[1]).shape[0] % 4 == 0 for n in convs)
     assert run.report.passes[-1].stats["macs_kept"] <= 0.6 * 1.005
+
+
+def test_int4_auto_gives_layers_int4_cannot_take_int8():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+    ir = trace(model, torch.randn(2, 3, 6, 6))
+    run = lepton_ir.PassManager("quantize{activations=none,weights=int4,precision=auto,max_drop=1.0}",
+                                calibration=_data()).run(ir)
+    choice = run.report.extra["quantize_auto"][0]
+    assert choice["int8"] == ["conv2d"] and choice["int4"] == ["linear", "linear_1"]
+    assert run.report.passes[-1].stats["weights_int4"] == 2 and run.report.passes[-1].stats["weights_int8"] == 1
