@@ -29,7 +29,10 @@ def register_evaluator(name: str) -> Callable[[Evaluator], Evaluator]:
     """Decorator: ``@register_evaluator("accuracy")`` makes ``metric=accuracy`` available.
 
     The function receives ``run(*inputs) -> tuple of outputs`` for the candidate model and returns
-    a score where higher is better (accuracy in percent, F1, negative loss...).
+    a score where higher is better (accuracy in percent, F1, negative loss...). The IR has the traced
+    shapes: feed batches shaped like the example inputs unless the model was traced with
+    ``dynamic_batch=True`` or its graph does not depend on the batch size (convolutional nets).
+    The sweep calls it once per setting, so keep it to a few hundred samples.
     """
 
     def wrap(fn: Evaluator) -> Evaluator:
