@@ -2,8 +2,10 @@
 same IR, data and options reuses it.
 
 The key is a SHA-256 over the graph text, every constant's bytes, the analysis options, the metric's
-evaluator name and the data's bytes: any change to the model or the data makes a new file. Files
-are ``<cache_dir>/<model>.sensitivity-<key[:16]>.json``; the CLI puts them next to the report.
+evaluator name and the data's bytes: any change to the model or the data makes a new file. A
+registered evaluator is known by its name only: if its code or its own data change, use a new name
+or delete the file. Files are ``<cache_dir>/<model>.sensitivity-<key[:16]>.json``; the CLI puts
+them next to the report.
 """
 from __future__ import annotations
 
