@@ -84,3 +84,15 @@ def test_bert_precision_auto_finds_the_destructive_ops_and_keeps_fidelity(tmp_pa
         worst_plain = min(worst_plain, _sentence_cosine(plain(ids, mask)[0], want, mask))
     assert worst_auto >= 0.99
     assert 1 - worst_auto < 0.5 * (1 - worst_plain)  # the ops it kept float were the ones costing fidelity
+
+
+def test_o3_compiles_a_cnn_and_a_transformer_to_a_verified_artifact(tmp_path):
+    for name, (model, args, *kwargs) in {"resnet": zoo.resnet_small(), "bert": zoo.bert_small()}.items():
+        result = lepton_ir.compile(model, args, example_kwargs=kwargs[0] if kwargs else None, pipeline="-O3",
+                                   output=str(tmp_path / f"{name}.onnx"))
+        report = result.report
+        assert report.verification.passed, name
+        plan = report.extra["prune_allocation"][0]
+        assert plan["reached"] and report.after.macs <= 0.7 * 1.005 * report.before.macs, name
+        assert report.extra["quantize_auto"][0]["divergence"] <= 0.001, name
+        assert sum(kernel_counts(str(tmp_path / f"{name}.onnx"))["integer"].values()) > 0, name
