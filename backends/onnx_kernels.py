@@ -38,3 +38,11 @@ def kernel_counts(path: str) -> dict[str, dict[str, int]]:
         "integer": {op: n for op, n in sorted(counts.items()) if op in INTEGER_KERNELS},
         "float": {op: n for op, n in sorted(counts.items()) if op in FLOAT_COMPUTE},
     }
+
+
+def format_kernels(kernels: dict[str, dict[str, int]]) -> str:
+    """``QLinearConv 20, QLinearAdd 8 | float: Gemm 1``: a ``kernel_counts`` result on one line."""
+    def listing(counts: dict[str, int]) -> str:
+        return ", ".join(f"{op} {n}" for op, n in counts.items()) or "-"
+
+    return f"{listing(kernels['integer'])} | float: {listing(kernels['float'])}"

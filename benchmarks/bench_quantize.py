@@ -25,7 +25,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 import lepton_ir
 from lepton_ir.backends.onnx import session
-from lepton_ir.backends.onnx_kernels import kernel_counts
+from lepton_ir.backends.onnx_kernels import format_kernels, kernel_counts
 from lepton_ir.tools import zoo
 from lepton_ir.tools.latency import interleaved_medians
 
@@ -91,9 +91,7 @@ def main() -> None:
     print(f"{'config':<20}{'ms':>8}{'x fp32':>8}{'x static-def':>13}{'x u8s8':>8}  {'cosine':>8}  kernels")
     for key, sess in sessions.items():
         cos = min(_cosine(sess.run(None, {name: x.numpy()})[0], r) for x, r in zip(held_out, reference))
-        kernels = kernel_counts(paths[key])
-        text = ", ".join(f"{op} {n}" for op, n in kernels["integer"].items()) or "-"
-        text += " | float: " + (", ".join(f"{op} {n}" for op, n in kernels["float"].items()) or "-")
+        text = format_kernels(kernel_counts(paths[key]))
         m = medians[key]
         print(f"{key:<20}{m * 1e3:8.2f}{m / medians['ort-fp32']:8.3f}{m / medians['ort-static-default']:13.3f}"
               f"{m / medians['ort-static-u8s8']:8.3f}  {cos:8.5f}  {text}")

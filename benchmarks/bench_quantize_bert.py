@@ -17,10 +17,10 @@ from onnxruntime.quantization import quantize_dynamic
 
 import lepton_ir
 from lepton_ir.backends.onnx import run_session, session
-from lepton_ir.backends.onnx_kernels import kernel_counts
+from lepton_ir.backends.onnx_kernels import format_kernels, kernel_counts
 from lepton_ir.tools.latency import interleaved_medians
 
-from bert_workload import Batches, encoder, sentence_embeddings
+from bert_workload import Batches, encoder, sentence_embeddings, traced
 
 
 def main() -> None:
@@ -30,8 +30,8 @@ def main() -> None:
     torch.set_num_threads(2)
     model = encoder()
     batch = Batches()
-    ids, mask = batch()
-    ir = lepton_ir.trace(model, (ids,), {"attention_mask": mask}, name="bert")
+    ir = traced(model, batch)
+    ids, mask = ir.example_inputs
     calibration, held_out = [batch() for _ in range(16)], [batch() for _ in range(8)]
     out = tempfile.mkdtemp(prefix="lepton-bench-bert-")
     paths = {"ort-fp32": os.path.join(out, "fp32.onnx"), "lepton-O2": os.path.join(out, "o2.onnx"),
@@ -51,9 +51,7 @@ def main() -> None:
     print(f"{'config':<14}{'ms':>8}{'x fp32':>8}  {'min cosine':>10}  kernels")
     for key, sess in sessions.items():
         cosine = min(float((embed(sess, *b) * embed(sessions["ort-fp32"], *b)).sum(-1).min()) for b in held_out)
-        kernels = kernel_counts(paths[key])
-        text = ", ".join(f"{op} {n}" for op, n in kernels["integer"].items()) or "-"
-        text += " | float: " + (", ".join(f"{op} {n}" for op, n in kernels["float"].items()) or "-")
+        text = format_kernels(kernel_counts(paths[key]))
         print(f"{key:<14}{medians[key] * 1e3:8.2f}{medians[key] / medians['ort-fp32']:8.3f}  {cosine:10.5f}  {text}")
 
 

@@ -23,10 +23,10 @@ import torch
 
 import lepton_ir
 from lepton_ir.backends.onnx import run_session, session
-from lepton_ir.backends.onnx_kernels import kernel_counts
+from lepton_ir.backends.onnx_kernels import format_kernels, kernel_counts
 from lepton_ir.tools.latency import interleaved_medians
 
-from bert_workload import HIDDEN, Batches, encoder, sentence_embeddings
+from bert_workload import HIDDEN, Batches, encoder, sentence_embeddings, traced
 
 
 def main() -> None:
@@ -37,8 +37,8 @@ def main() -> None:
     torch.set_num_threads(2)
     model = encoder(outliers=bool(args.outliers))
     batch = Batches()
-    ids, mask = batch()
-    ir = lepton_ir.trace(model, (ids,), {"attention_mask": mask}, name="bert")
+    ir = traced(model, batch)
+    ids, mask = ir.example_inputs
     calibration, held_out = [batch() for _ in range(8)], [batch() for _ in range(8)]
     out = tempfile.mkdtemp(prefix="lepton-bench-sens-bert-")
     paths = {"ort-fp32": os.path.join(out, "fp32.onnx"), "lepton-O2": os.path.join(out, "o2.onnx"),
@@ -71,9 +71,7 @@ def main() -> None:
             (e, h), (e0, h0) = outputs(sess, *b), outputs(sessions["ort-fp32"], *b)
             sentence = min(sentence, float((e * e0).sum(-1).min()))
             token = min(token, float(torch.nn.functional.cosine_similarity(h.reshape(-1, HIDDEN), h0.reshape(-1, HIDDEN)).min()))
-        kernels = kernel_counts(paths[key])
-        text = ", ".join(f"{op} {n}" for op, n in kernels["integer"].items()) or "-"
-        text += " | float: " + (", ".join(f"{op} {n}" for op, n in kernels["float"].items()) or "-")
+        text = format_kernels(kernel_counts(paths[key]))
         print(f"{key:<13}{medians[key] * 1e3:8.2f}{medians[key] / medians['ort-fp32']:8.3f}{sentence:14.5f}"
               f"{token:11.5f}  {text}")
 

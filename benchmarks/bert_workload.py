@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from transformers import BertConfig, BertModel
 
+import lepton_ir
+
 HIDDEN = 384
 
 
@@ -34,6 +36,12 @@ class Batches:
         for i, length in enumerate(torch.randint(8, 33, (8,), generator=self.generator)):
             mask[i, length:] = 0
         return ids, mask
+
+
+def traced(model: BertModel, batch: Batches) -> lepton_ir.Module:
+    """The encoder traced on one batch, the attention mask passed by keyword as users do."""
+    ids, mask = batch()
+    return lepton_ir.trace(model, (ids,), {"attention_mask": mask}, name="bert")
 
 
 def sentence_embeddings(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
