@@ -3,8 +3,8 @@
 -O0  trace, verify and lower only: no passes.
 -O1  exact cleanups, run to a fixed point.
 -O2  -O1, then int8 quantization (uint8 activations, int8 per-channel weights) with calibration.
--O3  -O1, then structured pruning to 0.7x MACs (or as far as 75% per group reaches, with a warning)
-     with per-group ratios chosen by measured sensitivity,
+-O3  -O1, then structured pruning to 0.7x MACs with per-group ratios chosen by measured sensitivity
+     (best effort: if 75% per group cannot reach the budget, as far as it goes, with a warning),
      distillation from the unpruned model on the run's training or calibration data (no data: a
      no-op, and the CLI warns), then int8 quantization that keeps float the ops whose quantization
      would move the outputs past ``max_drop`` (sensitivity-guided). Without the distill step the

@@ -57,6 +57,15 @@ def test_multiple_outputs_are_flattened():
     assert ir.output_names == ("output_0", "output_1")
 
 
+def test_output_names_follow_dict_keys_and_fall_back_to_positions():
+    class Named(torch.nn.Module):
+        def forward(self, x):
+            return x + 1, {"logits": x * 2, "pooled.out": x - 1}
+
+    ir = lepton_ir.trace(Named().eval(), (torch.randn(2, 3),))
+    assert ir.output_names == ("output_0", "logits", "pooled_out")
+
+
 def test_dynamic_batch_runs_other_batch_sizes(tiny_cnn):
     model, inputs = tiny_cnn
     ir = lepton_ir.trace(model, inputs, dynamic_batch=True)
